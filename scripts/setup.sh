@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Create .venv in the repository root and install f5serve into it.
+#
+#   scripts/setup.sh            # runtime + development tools
+#
+# PyTorch is installed first, with the build that fits the machine:
+#   - NVIDIA GPU (nvidia-smi answers): the CUDA build from PyPI;
+#   - otherwise on Linux/Windows: the CPU build (a local wheel when pip can see one,
+#     else PyTorch's CPU index), never the multi-GB CUDA packages;
+#   - macOS: the PyPI build (CPU + MPS).
+# Set F5SERVE_TORCH_SPEC to override the torch requirement (default torch==2.13.0).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3}"
+torch_spec="${F5SERVE_TORCH_SPEC:-torch==2.13.0}"
+
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+if .venv/bin/python -c "import torch" 2>/dev/null; then
+    echo "setup: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)') already installed"
+elif [ "$(uname -s)" = "Darwin" ]; then
+    "${pip[@]}" "$torch_spec"
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: NVIDIA GPU found, installing the CUDA build of $torch_spec"
+    "${pip[@]}" "$torch_spec"
+else
+    echo "setup: no GPU found, installing the CPU build of $torch_spec"
+    "${pip[@]}" "${torch_spec}+cpu" 2>/dev/null \
+        || "${pip[@]}" "$torch_spec" --index-url https://download.pytorch.org/whl/cpu
+fi
+
+"${pip[@]}" -e ".[dev,s3]"
+echo "setup: done. Activate with: source .venv/bin/activate"

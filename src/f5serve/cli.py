@@ -1,0 +1,365 @@
+"""The ``f5serve`` command line."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from f5serve import __version__
+from f5serve.engine.audio import encode_audio, format_from_path
+from f5serve.engine.pipeline import Engine
+from f5serve.engine.pipeline import Progress as SynthesisProgress
+from f5serve.errors import F5ServeError, InvalidInput
+from f5serve.registry import ModelRegistry, ModelStore, load_catalog
+
+app = typer.Typer(
+    name="f5serve",
+    help="Self-hosted F5-TTS zero-shot voice cloning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+models_app = typer.Typer(
+    help="List, download and remove models (the catalogue plus --models-file).",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+TextArg = Annotated[str, typer.Argument(help="Text to speak; '-' reads it from standard input.")]
+ModelsFileOpt = Annotated[
+    Path | None,
+    typer.Option("--models-file", help="TOML file of user models (default: $F5SERVE_MODELS_FILE)."),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Model cache (default: $F5SERVE_CACHE_DIR, else the Hugging Face cache).",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"f5serve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """f5serve command line."""
+
+
+@app.command()
+def synth(
+    text: TextArg,
+    ref_audio: Annotated[Path, typer.Option(help="Reference clip of the voice to clone.")],
+    ref_text: Annotated[str, typer.Option(help="Transcript of the reference clip.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file; format from the extension.")
+    ] = Path("out.wav"),
+    model: Annotated[
+        str | None, typer.Option(help="Model name from `f5serve models list`.")
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(help="ISO 639-1 code of the text, or 'auto' (default) to detect it."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Model weights (.safetensors or .pt); overrides --model/--language."),
+    ] = None,
+    vocab: Annotated[
+        Path | None,
+        typer.Option(help="vocab.txt that ships with --checkpoint [default: vocab.txt]."),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="Preset or JSON file of dims for --checkpoint [default: F5TTS_v1_Base]."),
+    ] = None,
+    vocoder: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vocos folder (config.yaml + pytorch_model.bin) for --checkpoint "
+            "[default: vocos-mel-24khz]."
+        ),
+    ] = None,
+    models_file: ModelsFileOpt = None,
+    cache_dir: CacheDirOpt = None,
+    nfe_steps: Annotated[int, typer.Option(help="Flow steps.")] = 32,
+    cfg_strength: Annotated[float, typer.Option(help="Classifier-free guidance weight.")] = 2.0,
+    sway_sampling_coef: Annotated[float, typer.Option(help="Sway of the time grid.")] = -1.0,
+    speed: Annotated[float, typer.Option(help="Speaking rate.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (chunk i uses seed+i).")] = None,
+    cross_fade: Annotated[float, typer.Option(help="Seconds of cross-fade between chunks.")] = 0.15,
+    fix_duration: Annotated[
+        float | None,
+        typer.Option(help="Total seconds (reference + output) per chunk."),
+    ] = None,
+    preprocess_ref: Annotated[
+        bool, typer.Option(help="Clip the reference to 12 s and trim its edge silence.")
+    ] = True,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:N or mps (default: best available).")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="float32, float16 or bfloat16 (half only on GPU).")
+    ] = None,
+) -> None:
+    """Synthesise speech in the voice of a reference clip and write it to a file."""
+    if text == "-":
+        text = sys.stdin.read()
+    fmt = format_from_path(output)
+    if not output.parent.is_dir():
+        raise InvalidInput(f"output folder does not exist: {output.parent}")
+    if checkpoint is not None:
+        if model is not None or language is not None:
+            err.print("note: --checkpoint given, so --model/--language are ignored")
+        engine = Engine.from_files(
+            checkpoint,
+            vocab or Path("vocab.txt"),
+            arch or "F5TTS_v1_Base",
+            vocoder or Path("vocos-mel-24khz"),
+            device=device,
+            dtype=dtype,
+        )
+    else:
+        if vocab is not None or arch is not None or vocoder is not None:
+            raise InvalidInput(
+                "--vocab, --arch and --vocoder go with --checkpoint; "
+                "use --model or --language to pick a model from the registry"
+            )
+        engine = _registry_engine(text, model, language, models_file, cache_dir, device, dtype)
+    with _progress_bar() as bar:
+        task = bar.add_task("synthesising", total=None)
+
+        def on_progress(p: SynthesisProgress) -> None:
+            bar.update(
+                task,
+                total=p.chunks * p.steps,
+                completed=p.done,
+                description=f"{p.chunks} chunk(s)",
+            )
+
+        result = engine.synthesize(
+            text,
+            ref_audio,
+            ref_text,
+            progress=on_progress,
+            nfe_steps=nfe_steps,
+            cfg_strength=cfg_strength,
+            sway_sampling_coef=sway_sampling_coef,
+            speed=speed,
+            seed=seed,
+            cross_fade=cross_fade,
+            fix_duration=fix_duration,
+            preprocess_ref=preprocess_ref,
+        )
+    output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
+    err.print(
+        f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
+        f"seed {result.seed}, {result.timings.total:.2f} s)"
+    )
+
+
+def _registry_engine(
+    text: str,
+    model: str | None,
+    language: str | None,
+    models_file: Path | None,
+    cache_dir: Path | None,
+    device: str | None,
+    dtype: str | None,
+) -> Engine:
+    registry = ModelRegistry.from_environment(
+        models_file, cache_dir, progress="bar", device=device, dtype=dtype
+    )
+    name = registry.route(text, language or "auto", model)
+    err.print(f"model {name}")
+    return registry.engine(name)
+
+
+@models_app.command("list")
+def models_list(models_file: ModelsFileOpt = None, cache_dir: CacheDirOpt = None) -> None:
+    """Show every model: languages, size on disk, cached?, licence."""
+    catalog = load_catalog(models_file)
+    store = ModelStore(cache_dir, progress="none")
+    table = Table(title=f"models (cache: {store.cache_dir})")
+    for column in ("name", "languages", "arch", "size", "cached", "loaded", "licence", "source"):
+        table.add_column(column)
+    for spec in catalog.models:
+        size = store.cached_bytes(spec)
+        arch = spec.arch if isinstance(spec.arch, str) else "custom"
+        table.add_row(
+            spec.name + (" (default)" if spec.name == catalog.default_name else ""),
+            ",".join(spec.languages),
+            arch,
+            "?" if size is None else _human(size),
+            "no" if size is None else "yes",
+            "no",
+            spec.licence or "?",
+            str(spec.checkpoint),
+        )
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    out.print(table)
+    out.print(
+        "size: checkpoint + vocab on disk (? = not downloaded); loaded: in this process "
+        "(the command line loads none; a server reports its own)."
+    )
+
+
+@models_app.command("pull")
+def models_pull(
+    names: Annotated[list[str], typer.Argument(help="Model names (see `f5serve models list`).")],
+    models_file: ModelsFileOpt = None,
+    cache_dir: CacheDirOpt = None,
+) -> None:
+    """Download models into the cache (and re-check the hashes of what is already there)."""
+    catalog = load_catalog(models_file)
+    store = ModelStore(cache_dir, progress="bar")
+    specs = [catalog.get(name) for name in names]  # unknown names fail before any download
+    failed = 0
+    for spec in specs:
+        try:
+            files = store.fetch(spec, full_check=True)
+        except F5ServeError as exc:
+            print(f"error: {' '.join(exc.message.split())}", file=sys.stderr)
+            failed += 1
+            continue
+        size = files.checkpoint.stat().st_size + files.vocab.stat().st_size
+        err.print(f"pulled {spec.name} ({_human(size)}): {files.checkpoint}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("rm")
+def models_rm(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    models_file: ModelsFileOpt = None,
+    cache_dir: CacheDirOpt = None,
+) -> None:
+    """Delete a model's files from the cache (files other models share are kept)."""
+    catalog = load_catalog(models_file)
+    spec = catalog.get(name)
+    store = ModelStore(cache_dir, progress="none")
+    others = [m for m in catalog.models if m.name != name]
+    freed = store.remove(spec, keep=others)
+    if freed:
+        err.print(f"removed {name} ({_human(freed)} freed)")
+    else:
+        err.print(f"{name} has nothing in the cache {store.cache_dir}")
+
+
+def serve(**options: Any) -> None:
+    """Start the HTTP server (API, job worker, storage) in this process.
+
+    Every option is also an environment variable F5SERVE_<NAME> (and may sit in a .env file);
+    a flag wins over the environment.
+    """
+    import uvicorn
+
+    from f5serve.service.app import create_app
+    from f5serve.service.auth import warn_if_open
+    from f5serve.service.settings import Settings
+
+    env_file = options.pop("env_file")
+    given = {k: v for k, v in options.items() if v is not None}
+    settings = Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warn_if_open(settings.host, settings.api_key_set)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+
+
+def _serve_parameters() -> list[inspect.Parameter]:
+    """One flag per :class:`Settings` field, so ``f5serve serve --help`` lists them all."""
+    from f5serve.service.settings import Settings
+
+    params = []
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kind = next(
+            (t for t in (bool, int, float, Path, str) if t in _types(field.annotation)), str
+        )
+        flags = [f"{flag}/--no-{name.replace('_', '-')}"] if kind is bool else [flag]
+        default = field.default if field.default not in (None, "") else "none"
+        help_text = f"{field.description} (env F5SERVE_{name.upper()}, default {default})"
+        option = typer.Option(*flags, help=help_text, show_default=False)
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[Optional[kind], option],  # noqa: UP045 - typer needs it
+            )
+        )
+    env_opt = typer.Option("--env-file", help="Settings file to read (default: ./.env).")
+    params.append(
+        inspect.Parameter(
+            "env_file",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=Path(".env"),
+            annotation=Annotated[Path, env_opt],
+        )
+    )
+    return params
+
+
+def _types(annotation: Any) -> tuple[Any, ...]:
+    return typing.get_args(annotation) or (annotation,)
+
+
+def _register_serve() -> None:
+    params = _serve_parameters()
+    serve.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    serve.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    app.command("serve")(serve)
+
+
+_register_serve()
+
+
+def _human(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def main() -> None:
+    """Entry point: run the app; turn our errors into one line on stderr and exit code 1."""
+    try:
+        app()
+    except F5ServeError as exc:
+        print(f"error: {' '.join(exc.message.split())}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""The inference engine: text front end, model, sampler and vocoder."""

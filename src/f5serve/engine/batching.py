@@ -1,0 +1,166 @@
+"""Continuous batching of flow-matching chunks on one device.
+
+Every :class:`FlowItem` carries its own time grid and step index, so items join and leave the
+batch between any two steps. Padded frames are masked (see ``dit.py``) and text features are
+computed per item at its own length, so an item's result does not depend on its batch company.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
+
+from f5serve.engine.dit import DiT
+from f5serve.engine.masks import length_mask
+
+
+@dataclass(eq=False)
+class FlowItem:
+    """One chunk being sampled: fixed conditioning plus its position on its own time grid."""
+
+    cond: torch.Tensor  # [N, 100] reference mel, zeros after it (model dtype)
+    cond_frames: int  # leading frames that are the reference (restored in the output)
+    text_ids: torch.Tensor  # [Nt] token ids
+    y: torch.Tensor  # [N, 100] current state; starts as the seeded noise
+    grid: torch.Tensor  # [steps + 1] flow times (model dtype)
+    cfg_strength: float  # guidance weight; 0 = conditional pass only
+    on_step: Callable[[int], None] | None = None  # called with the steps done after each step
+    step: int = 0  # steps done
+    text_cond: torch.Tensor | None = field(default=None, repr=False)  # [N, Dt]
+    text_uncond: torch.Tensor | None = field(default=None, repr=False)  # [N, Dt] when guided
+
+    @property
+    def frames(self) -> int:
+        """Total frames (reference + generated)."""
+        return int(self.y.shape[0])
+
+    @property
+    def steps(self) -> int:
+        """Flow steps this item takes."""
+        return len(self.grid) - 1
+
+    @property
+    def guided(self) -> bool:
+        """Whether an unconditional row is needed."""
+        return self.cfg_strength > 1e-5
+
+    @property
+    def rows(self) -> int:
+        """Batch rows this item occupies (2 with guidance)."""
+        return 2 if self.guided else 1
+
+    def result(self) -> torch.Tensor:
+        """The sampled mel ``[N, 100]`` with the reference frames restored."""
+        out = self.y.clone()
+        out[: self.cond_frames] = self.cond[: self.cond_frames]
+        return out
+
+
+@dataclass
+class _Layout:
+    """Padded tensors for the current members; rebuilt when membership changes.
+
+    The state ``x`` lives here while the layout does; each item's ``y`` is a view of its row.
+    """
+
+    x: torch.Tensor  # [B, Nmax, 100] states (padding kept at zero)
+    cond: torch.Tensor  # [R, Nmax, 100] (B conditional rows, then G unconditional rows)
+    text: torch.Tensor  # [R, Nmax, Dt]
+    mask: torch.Tensor | None  # [R, Nmax], None when every item has the same length
+    grids: torch.Tensor  # [B, Smax + 1] time grids, padded with their last value
+    steps: torch.Tensor  # [B] steps done per item
+    guided: torch.Tensor  # [G] indices of guided items
+    cfg: torch.Tensor  # [G, 1, 1] their guidance weights
+
+
+class FlowBatcher:
+    """Steps any set of :class:`FlowItem` together with one model forward per step."""
+
+    def __init__(self, model: DiT) -> None:
+        self.model = model
+        self.items: list[FlowItem] = []
+        self._layout: _Layout | None = None
+
+    def padded_frames(self, extra: FlowItem | None = None) -> int:
+        """Rows × padded length of the batch (with ``extra`` added): what memory scales with."""
+        members = self.items if extra is None else [*self.items, extra]
+        if not members:
+            return 0
+        return sum(it.rows for it in members) * max(it.frames for it in members)
+
+    @torch.inference_mode()
+    def add(self, item: FlowItem) -> None:
+        """Admit an item: its text features are computed here, once."""
+        ids = item.text_ids[None]
+        item.text_cond = self.model.embed_text(ids, [item.frames], drop_text=False)[0]
+        if item.guided:
+            item.text_uncond = self.model.embed_text(ids, [item.frames], drop_text=True)[0]
+        item.text_cond = item.text_cond.to(item.cond.dtype)
+        if item.text_uncond is not None:
+            item.text_uncond = item.text_uncond.to(item.cond.dtype)
+        self.items.append(item)
+        self._layout = None
+
+    def remove(self, item: FlowItem) -> None:
+        """Drop an item (finished or cancelled)."""
+        self.items.remove(item)
+        self._layout = None
+
+    def _build_layout(self) -> _Layout:
+        items = self.items
+        device = items[0].y.device
+        guided = [i for i, it in enumerate(items) if it.guided]
+        cond = [it.cond for it in items] + [torch.zeros_like(items[i].cond) for i in guided]
+        text = [it.text_cond for it in items] + [items[i].text_uncond for i in guided]
+        lengths = [it.frames for it in items] + [items[i].frames for i in guided]
+        longest = max(it.steps for it in items)
+        x = pad_sequence([it.y for it in items], batch_first=True)
+        for i, it in enumerate(items):
+            it.y = x[i, : it.frames]
+        return _Layout(
+            x=x,
+            cond=pad_sequence(cond, batch_first=True),
+            text=pad_sequence([t for t in text if t is not None], batch_first=True),
+            mask=length_mask(lengths, device),
+            grids=torch.stack(
+                [F.pad(it.grid, (0, longest - it.steps), value=float(it.grid[-1])) for it in items]
+            ),
+            steps=torch.tensor([it.step for it in items], device=device),
+            guided=torch.tensor(guided, dtype=torch.long, device=device),
+            cfg=torch.tensor([items[i].cfg_strength for i in guided], device=device).view(-1, 1, 1),
+        )
+
+    @torch.inference_mode()
+    def step(self) -> list[FlowItem]:
+        """One Euler step for every item; returns (and removes) the items that finished."""
+        if not self.items:
+            return []
+        if self._layout is None:
+            self._layout = self._build_layout()
+        lay, items = self._layout, self.items
+        t0 = lay.grids.gather(1, lay.steps[:, None])[:, 0]  # [B] each item's own time
+        t1 = lay.grids.gather(1, lay.steps[:, None] + 1)[:, 0]
+        g = lay.guided
+        flow = self.model(
+            torch.cat((lay.x, lay.x[g])), lay.cond, lay.text, torch.cat((t0, t0[g])), lay.mask
+        )
+        v = flow[: len(items)]
+        if len(g):
+            v_c = v[g]
+            v[g] = v_c + (v_c - flow[len(items) :]) * lay.cfg.to(v.dtype)
+        lay.x.add_((t1 - t0)[:, None, None] * v)  # items' y are views of these rows
+        if lay.mask is not None:
+            lay.x.masked_fill_(~lay.mask[: len(items), :, None], 0.0)
+        lay.steps += 1
+        for it in items:
+            it.step += 1
+            if it.on_step is not None:
+                it.on_step(it.step)
+        finished = [it for it in items if it.step >= it.steps]
+        for it in finished:
+            self.remove(it)
+        return finished

@@ -1,0 +1,339 @@
+"""An asynchronous front to one :class:`Engine`: concurrent requests share batched flow steps.
+
+Callers (API handlers, queue workers) ``await scheduler.synthesize(...)`` or iterate
+``scheduler.stream(...)``. One worker thread owns the device: between any two flow steps it
+admits waiting chunks (first come, first served, within a frame budget), drops cancelled ones,
+and vocodes the chunks that finished. Results equal serving each request alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from f5serve.engine import text
+from f5serve.engine.batching import FlowBatcher, FlowItem
+from f5serve.engine.mel import SAMPLE_RATE
+from f5serve.engine.pipeline import (
+    AudioSource,
+    CrossFader,
+    Engine,
+    Progress,
+    ProgressCallback,
+    Reference,
+    SynthesisOptions,
+    SynthesisResult,
+    Timings,
+)
+from f5serve.errors import F5ServeError, Overloaded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Request:
+    """A request in flight: its chunks, the audio they produced, and where to deliver it."""
+
+    loop: asyncio.AbstractEventLoop
+    ref: Reference
+    chunks: list[str]
+    seed: int
+    steps: int
+    cross_fade: float
+    progress: ProgressCallback | None
+    started: float
+    delivered: asyncio.Queue[tuple[int, np.ndarray] | BaseException] = field(
+        default_factory=asyncio.Queue
+    )
+    cancelled: bool = False
+    steps_done: int = 0
+    timings: Timings = field(default_factory=Timings)
+
+    def deliver(self, item: tuple[int, np.ndarray] | BaseException) -> None:
+        """Hand a finished chunk (or a failure) to the waiting coroutine (from any thread)."""
+        self.loop.call_soon_threadsafe(self.delivered.put_nowait, item)
+
+    def step_reporter(self, chunk: int) -> Callable[[int], None]:
+        def report(step: int) -> None:
+            self.steps_done += 1
+            if self.progress is not None:
+                p = Progress(chunk, len(self.chunks), step, self.steps, self.steps_done)
+                self.loop.call_soon_threadsafe(self.progress, p)
+
+        return report
+
+
+@dataclass(eq=False)
+class _Chunk:
+    """One chunk waiting for, or in, the batch."""
+
+    request: _Request
+    index: int
+    item: FlowItem
+
+    @property
+    def work(self) -> int:
+        """Frame-steps still to do (rows × frames × remaining steps)."""
+        return self.item.rows * self.item.frames * (self.item.steps - self.item.step)
+
+
+class Scheduler:
+    """Batches the chunks of all pending requests for one engine on its device."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch_frames: int | None = None,
+        max_queued_requests: int = 64,
+    ) -> None:
+        self.engine = engine
+        self.max_batch_frames = max_batch_frames or engine.max_batch_frames
+        self.max_queued_requests = max_queued_requests
+        self._batcher = FlowBatcher(engine.model)
+        self._active: dict[FlowItem, _Chunk] = {}
+        self._pending: deque[_Chunk] = deque()
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._rate = 0.0  # frame-steps per second, exponential moving average
+
+    # ------------------------------------------------------------------ public
+
+    def start(self) -> None:
+        """Start the worker thread (also done on first use)."""
+        with self._wake:
+            if self._thread is None or not self._thread.is_alive():
+                self._closing = False
+                self._thread = threading.Thread(
+                    target=self._run, name="f5serve-batcher", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Stop the worker after the current step; waiting requests fail."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def stats(self) -> dict[str, float]:
+        """Queue depth, batch size and measured throughput (for metrics)."""
+        with self._wake:
+            return {
+                "queued_requests": float(self._queued_requests()),
+                "queued_chunks": float(len(self._pending)),
+                "active_chunks": float(len(self._active)),
+                "frame_steps_per_second": self._rate,
+            }
+
+    async def synthesize(
+        self,
+        text_in: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str = "",
+        *,
+        progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> SynthesisResult:
+        """Like :meth:`Engine.synthesize`, sharing the device with every other caller.
+
+        ``ref_audio`` may be a :class:`Reference` prepared earlier (a cached voice); then
+        ``ref_text`` is unused. Cancelling the awaiting task frees the request's batch slots
+        at the next flow step.
+        """
+        request = await self._submit(text_in, ref_audio, ref_text, progress, options)
+        parts = [part async for part in self._audio(request)]
+        request.timings.total = time.perf_counter() - request.started
+        return SynthesisResult(
+            np.concatenate(parts), SAMPLE_RATE, request.chunks, request.seed, request.timings
+        )
+
+    async def stream(
+        self,
+        text_in: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str = "",
+        *,
+        progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> AsyncIterator[np.ndarray]:
+        """Yield the audio in order as chunks finish (chunk 1 plays while later ones run).
+
+        The pieces concatenate to exactly what :meth:`synthesize` returns.
+        """
+        request = await self._submit(text_in, ref_audio, ref_text, progress, options)
+        async for part in self._audio(request):
+            yield part
+
+    async def _audio(self, request: _Request) -> AsyncIterator[np.ndarray]:
+        fader = CrossFader(request.cross_fade, SAMPLE_RATE)
+        arrived: dict[int, np.ndarray] = {}
+        try:
+            for index in range(len(request.chunks)):
+                while index not in arrived:
+                    got = await request.delivered.get()
+                    if isinstance(got, BaseException):
+                        raise got
+                    arrived[got[0]] = got[1]
+                piece = fader.push(arrived.pop(index))
+                if len(piece):
+                    yield piece
+            yield fader.finish()
+        finally:
+            self._cancel(request)
+
+    # ------------------------------------------------------------------ submission
+
+    async def _submit(
+        self,
+        text_in: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str,
+        progress: ProgressCallback | None,
+        options: dict[str, Any],
+    ) -> _Request:
+        started = time.perf_counter()
+        opts = SynthesisOptions(**options)
+        opts.validate()
+        text.validate_gen_text(text_in)
+        self._check_capacity()
+        if isinstance(ref_audio, Reference):
+            ref = ref_audio
+        else:
+            ref = await asyncio.to_thread(
+                self.engine.prepare_reference, ref_audio, ref_text, opts.preprocess_ref
+            )
+        chunks = self.engine.plan_chunks(text_in, ref, opts.speed)
+        seed = opts.seed if opts.seed is not None else random.randrange(2**31)
+        request = _Request(
+            asyncio.get_running_loop(),
+            ref,
+            chunks,
+            seed,
+            opts.nfe_steps,
+            opts.cross_fade,
+            progress,
+            started,
+        )
+        request.timings.reference = time.perf_counter() - started
+        queued = [
+            _Chunk(
+                request, i, self.engine.make_item(ref, c, seed + i, opts, request.step_reporter(i))
+            )
+            for i, c in enumerate(chunks)
+        ]
+        self.start()
+        with self._wake:
+            self._check_capacity()
+            self._pending.extend(queued)
+            self._wake.notify_all()
+        return request
+
+    def _queued_requests(self) -> int:
+        return len({id(c.request) for c in self._pending})
+
+    def _check_capacity(self) -> None:
+        with self._wake:
+            if self._queued_requests() < self.max_queued_requests:
+                return
+            backlog = sum(c.work for c in self._pending) + sum(
+                c.work for c in self._active.values()
+            )
+        retry = math.ceil(backlog / self._rate) if self._rate > 0 else 1
+        raise Overloaded(
+            f"the server is busy ({self.max_queued_requests} requests waiting); "
+            f"retry in about {retry} s",
+            retry_after=retry,
+        )
+
+    def _cancel(self, request: _Request) -> None:
+        with self._wake:
+            request.cancelled = True
+            self._wake.notify_all()
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closing and not self._pending and not self._active:
+                    self._wake.wait()
+                if self._closing:
+                    self._fail_all(F5ServeError("the scheduler was shut down"))
+                    return
+                self._drop_cancelled()
+                self._admit()
+            if self._active:
+                self._step()
+
+    def _drop_cancelled(self) -> None:
+        self._pending = deque(c for c in self._pending if not c.request.cancelled)
+        for item, chunk in list(self._active.items()):
+            if chunk.request.cancelled:
+                self._batcher.remove(item)
+                del self._active[item]
+
+    def _admit(self) -> None:
+        while self._pending and (
+            not self._active
+            or self._batcher.padded_frames(self._pending[0].item) <= self.max_batch_frames
+        ):
+            chunk = self._pending.popleft()
+            self._batcher.add(chunk.item)
+            self._active[chunk.item] = chunk
+
+    def _step(self) -> None:
+        work = self._batcher.padded_frames()
+        requests = {id(c.request): c.request for c in self._active.values()}
+        started = time.perf_counter()
+        try:
+            finished = self._batcher.step()
+            elapsed = time.perf_counter() - started
+            self._rate = (
+                work / elapsed if self._rate == 0 else 0.8 * self._rate + 0.2 * work / elapsed
+            )
+            for request in requests.values():
+                request.timings.sampling += elapsed
+            with self._wake:  # callers read _active to estimate the backlog
+                done = [self._active.pop(item) for item in finished]
+            if done:
+                self._vocode(done)
+        except Exception as exc:  # a failed step fails the requests in the batch, not the server
+            log.exception("batch step failed")
+            self._fail_active(exc)
+
+    def _vocode(self, done: list[_Chunk]) -> None:
+        started = time.perf_counter()
+        waves = self.engine.vocode_items([(c.request.ref, c.item.result()) for c in done])
+        elapsed = time.perf_counter() - started
+        for chunk, wave in zip(done, waves, strict=True):
+            chunk.request.timings.vocoder += elapsed
+            chunk.request.deliver((chunk.index, wave))
+
+    def _fail_active(self, exc: BaseException) -> None:
+        with self._wake:
+            for item, chunk in list(self._active.items()):
+                self._batcher.remove(item)
+                chunk.request.deliver(exc)
+            self._active.clear()
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for chunk in [*self._pending, *self._active.values()]:
+            chunk.request.deliver(exc)
+        self._pending.clear()
+        for item in list(self._active):
+            self._batcher.remove(item)
+        self._active.clear()

@@ -1,0 +1,1 @@
+"""The HTTP service: settings, API, jobs, voices, storage and metrics."""

@@ -1,0 +1,97 @@
+"""The one place that turns errors into HTTP: ``{"error": {"code", "message", "details"?}}``.
+
+Our own errors carry their status; validation errors are 422 (400 when the body is not even
+JSON); anything else is a bug: 500 with a generic message, the traceback only in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from f5serve.errors import BadRequest, F5ServeError, InvalidInput, Overloaded, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def envelope(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def error_response(exc: F5ServeError) -> JSONResponse:
+    """The response of one of our errors (with ``Retry-After`` where the client should wait)."""
+    headers = {}
+    if isinstance(exc, (Overloaded, TooManyRequests)):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return envelope(exc.http_status, exc.to_dict(), headers)
+
+
+def validation_error(errors: list[Any]) -> F5ServeError:
+    """A pydantic error list as one of our errors (first problem in the message)."""
+    if any(e.get("type") in ("json_invalid", "model_attributes_type") for e in errors):
+        return BadRequest("the request body is not valid JSON", details={"errors": _clean(errors)})
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = f"{where}: {first.get('msg', 'invalid value')}" if where else first.get("msg", "")
+    return InvalidInput(message or "invalid request", details={"errors": _clean(errors)})
+
+
+def _clean(errors: list[Any]) -> list[dict[str, Any]]:
+    """Only JSON-safe parts of pydantic errors (never the input, which may be megabytes)."""
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": e.get("type")}
+        for e in errors
+    ]
+
+
+async def _on_f5serve(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, F5ServeError)
+    if exc.http_status >= 500 and not isinstance(exc, Overloaded):
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc.message)
+    return error_response(exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (RequestValidationError, ValidationError))
+    return error_response(validation_error(list(exc.errors())))
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return envelope(exc.status_code, {"code": code, "message": message}, dict(exc.headers or {}))
+
+
+async def _on_bug(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return envelope(
+        500, {"code": "internal_error", "message": "internal server error (see the server log)"}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the translations on ``app``."""
+    app.add_exception_handler(F5ServeError, _on_f5serve)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(ValidationError, _on_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_bug)

@@ -1,0 +1,180 @@
+"""Request and response bodies of the API (pydantic models; they are the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AudioFormat = Literal["wav", "flac", "mp3", "opus", "ogg", "aac", "m4a", "pcm"]
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class SpeechParams(BaseModel):
+    """Text, voice, model and synthesis options (shared by /v1/tts and /v1/jobs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="Text to speak.")
+    voice: str | None = Field(default=None, description="Voice id or name from /v1/voices.")
+    ref_name: str | None = Field(
+        default=None, description="A clip of the voices directory, e.g. 'sample/narrator.wav'."
+    )
+    ref_audio: str | None = Field(
+        default=None, description="Reference clip, base64 (any audio format)."
+    )
+    ref_text: str | None = Field(default=None, description="Transcript of ref_audio.")
+    language: str = Field(default="auto", description="ISO 639-1 code of the text, or 'auto'.")
+    model: str | None = Field(default=None, description="Model name (default: routed by language).")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking rate.")
+    nfe_steps: int | None = Field(
+        default=None, ge=1, le=128, description="Flow steps (server default)."
+    )
+    cfg_strength: float = Field(default=2.0, ge=0, le=20, description="Classifier-free guidance.")
+    sway_sampling_coef: float | None = Field(
+        default=-1.0, ge=-2, le=2, description="Time-grid sway."
+    )
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63, description="Random seed (random if unset)."
+    )
+    cross_fade: float = Field(default=0.15, ge=0, le=2, description="Seconds of cross-fade.")
+    remove_silence: bool = Field(
+        default=False, description="Shorten pauses over 1 s in the output."
+    )
+
+    def speech_body(self) -> dict[str, Any]:
+        """The fields that define the audio (what a job stores and compares for idempotency)."""
+        body = self.model_dump(include=set(SpeechParams.model_fields))
+        return {k: v for k, v in body.items() if v is not None or k == "sway_sampling_coef"}
+
+
+class TTSRequest(SpeechParams):
+    """POST /v1/tts."""
+
+    response_format: AudioFormat | Literal["json"] = Field(
+        default="wav",
+        description="Audio format of the body, or 'json' for a JSON body with base64.",
+    )
+    audio_format: AudioFormat = Field(
+        default="wav", description="Audio format inside a JSON response."
+    )
+
+
+class TTSResponse(BaseModel):
+    """POST /v1/tts with response_format 'json'."""
+
+    job_id: str
+    audio_base64: str
+    content_type: str
+    sample_rate: int
+    duration: float
+    processing_time_seconds: float
+    model: str
+    language: str | None
+    voice: str | None
+    seed: int
+
+
+class JobRequest(SpeechParams):
+    """POST /v1/jobs."""
+
+    job_id: str | None = Field(
+        default=None,
+        pattern=JOB_ID_PATTERN,
+        description="Your own id (idempotent: the same id and body again returns the first job).",
+    )
+
+
+class JobProgress(BaseModel):
+    fraction: float = Field(description="0-1 over all chunks and steps.")
+    chunk: int = Field(description="0-based chunk that advanced last.")
+    chunks: int
+    step: int
+    steps: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+class JobStatus(BaseModel):
+    """A job as GET /v1/jobs/{id} shows it."""
+
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    progress: JobProgress
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int
+    result: dict[str, Any] | None = None
+    error: ErrorBody | None = None
+    links: dict[str, str]
+
+
+class JobList(BaseModel):
+    jobs: list[JobStatus]
+    total: int
+    limit: int
+    offset: int
+
+
+class Voice(BaseModel):
+    id: str
+    name: str
+    ref_text: str
+    language: str | None
+    source: Literal["upload", "directory"]
+    duration: float = Field(description="Seconds of the cleaned reference clip.")
+    created_at: datetime
+    updated_at: datetime
+    links: dict[str, str]
+
+
+class VoiceList(BaseModel):
+    voices: list[Voice]
+
+
+class VoicePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    ref_text: str | None = None
+    language: str | None = None
+
+
+class OpenAISpeechRequest(BaseModel):
+    """POST /v1/audio/speech (OpenAI's body; unknown fields such as 'instructions' are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts' or a model name.")
+    input: str = Field(description="Text to speak.")
+    voice: str = Field(description="Voice id or name from /v1/voices.")
+    response_format: AudioFormat = "mp3"
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    stream_format: Literal["audio", "sse"] = "audio"
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "f5serve"
+    languages: list[str]
+    default: bool
+    loaded: bool
+    licence: str | None
+    description: str | None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

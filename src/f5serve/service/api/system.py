@@ -1,0 +1,52 @@
+"""Probes, metrics and the model list."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from f5serve.service.api.deps import ServicesDep
+from f5serve.service.api.schemas import ModelCard, ModelList
+
+router = APIRouter(tags=["system"])
+metrics_router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Database, storage and the default model are usable")
+async def ready(services: ServicesDep) -> JSONResponse:
+    checks = await asyncio.to_thread(services.check_ready)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks},
+        status_code=200 if ok else 503,
+    )
+
+
+@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    return Response(services.metrics.render(), media_type=services.metrics.content_type)
+
+
+@metrics_router.get("/v1/models", summary="Models (OpenAI-style list)")
+async def list_models(services: ServicesDep) -> ModelList:
+    catalog = services.registry.catalog
+    loaded = {m.name for m in services.registry.manager.loaded()}
+    cards = [
+        ModelCard(
+            id=spec.name,
+            languages=list(spec.languages),
+            default=spec.name == catalog.default_name,
+            loaded=spec.name in loaded,
+            licence=spec.licence,
+            description=spec.description or None,
+        )
+        for spec in catalog.models
+    ]
+    return ModelList(data=cards)

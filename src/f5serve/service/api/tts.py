@@ -1,0 +1,110 @@
+"""POST /v1/tts (JSON) and POST /v1/tts/upload (multipart): synthesise and wait."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from f5serve.engine.audio import CONTENT_TYPES
+from f5serve.errors import PayloadTooLarge
+from f5serve.service.api.deps import ServicesDep, audio_response, encode
+from f5serve.service.api.schemas import ErrorEnvelope, TTSRequest, TTSResponse
+from f5serve.service.services import Services
+from f5serve.service.synthesis import SpeechRequest, check_text, speech_request_from_dict
+
+router = APIRouter(tags=["tts"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 415, 422, 503, 504)
+}
+AUDIO: dict[str, Any] = {"content": {t: {} for t in sorted(set(CONTENT_TYPES.values()))}}
+
+
+@router.post(
+    "/v1/tts",
+    summary="Synthesise speech and wait for it",
+    responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
+    response_model=None,
+)
+async def tts(body: TTSRequest, services: ServicesDep) -> Response:
+    check_text(body.text, services.settings.max_text_chars)
+    if body.ref_audio is not None:
+        _check_base64_size(body.ref_audio, services.settings.max_upload_bytes)
+    request = speech_request_from_dict(body.speech_body())
+    return await _respond(services, request, body)
+
+
+@router.post(
+    "/v1/tts/upload",
+    summary="Synthesise speech with the reference clip as a file upload (multipart)",
+    responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
+    response_model=None,
+)
+async def tts_upload(
+    services: ServicesDep,
+    text: Annotated[str, Form()],
+    ref_audio: Annotated[UploadFile, File(description="Reference clip (any audio format).")],
+    ref_text: Annotated[str, Form()],
+    language: Annotated[str, Form()] = "auto",
+    model: Annotated[str | None, Form()] = None,
+    speed: Annotated[float, Form()] = 1.0,
+    nfe_steps: Annotated[int | None, Form()] = None,
+    seed: Annotated[int | None, Form()] = None,
+    remove_silence: Annotated[bool, Form()] = False,
+    response_format: Annotated[str, Form()] = "wav",
+) -> Response:
+    fields = {
+        "text": text,
+        "ref_text": ref_text,
+        "language": language,
+        "model": model,
+        "speed": speed,
+        "nfe_steps": nfe_steps,
+        "seed": seed,
+        "remove_silence": remove_silence,
+        "response_format": response_format,
+    }
+    body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
+    check_text(body.text, services.settings.max_text_chars)
+    data = await read_upload(ref_audio, services.settings.max_upload_bytes)
+    request = speech_request_from_dict(body.speech_body())
+    request = dataclasses.replace(request, ref_audio=data)
+    return await _respond(services, request, body)
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """The bytes of an upload, refusing more than ``limit`` (413)."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the uploaded file is larger than {limit} bytes")
+    return data
+
+
+def _check_base64_size(value: str, limit: int) -> None:
+    if len(value) * 3 // 4 > limit + 3:
+        raise PayloadTooLarge(f"ref_audio is larger than {limit} bytes")
+
+
+async def _respond(services: Services, request: SpeechRequest, body: TTSRequest) -> Response:
+    speech, wall = await services.speak(request, "tts")
+    fmt = body.audio_format if body.response_format == "json" else body.response_format
+    data = await encode(speech, fmt)
+    if body.response_format != "json":
+        return audio_response(data, fmt, {"X-Processing-Time": f"{wall:.3f}"})
+    payload = TTSResponse(
+        job_id=uuid.uuid4().hex,
+        audio_base64=base64.b64encode(data).decode(),
+        content_type=CONTENT_TYPES[fmt],
+        sample_rate=speech.sample_rate,
+        duration=round(speech.duration, 3),
+        processing_time_seconds=round(wall, 3),
+        model=speech.model,
+        language=speech.language,
+        voice=speech.voice,
+        seed=speech.seed,
+    )
+    return Response(payload.model_dump_json(), media_type="application/json")

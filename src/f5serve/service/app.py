@@ -1,0 +1,85 @@
+"""The composition root: ``create_app(settings)`` turns settings into a running FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request, Response
+
+from f5serve import __version__
+from f5serve.errors import PayloadTooLarge
+from f5serve.service.api import jobs, openai, system, tts, voices
+from f5serve.service.api.errors import error_response, install_error_handlers
+from f5serve.service.auth import require_api_key
+from f5serve.service.services import Services, build_services
+from f5serve.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BODY_OVERHEAD = 1_000_000  # JSON and multipart framing on top of an upload's (base64) bytes
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app for ``settings`` (default: from the environment and ``.env``)."""
+    settings = settings or Settings()
+    services = build_services(settings)
+    app = FastAPI(
+        title="f5serve",
+        version=__version__,
+        description="F5-TTS zero-shot voice cloning: sync TTS, jobs, voices, OpenAI-compatible.",
+        lifespan=_lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.middleware("http")(_observe)
+    app.include_router(system.router)
+    protected = [Depends(require_api_key)]
+    for module in (tts, jobs, voices, openai):
+        app.include_router(module.router, dependencies=protected)
+    app.include_router(system.metrics_router, dependencies=protected)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    imported = await asyncio.to_thread(services.voices.import_dir)
+    if imported:
+        log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
+    if services.settings.preload:
+        await asyncio.to_thread(_preload, services)
+    await services.worker.start(run_jobs=services.settings.run_worker)
+    try:
+        yield
+    finally:
+        await services.close()
+
+
+def _preload(services: Services) -> None:
+    name = services.registry.catalog.default_name
+    log.info("loading the default model %s", name)
+    services.registry.engine(name)
+    services.registry.router.warm_up()
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Refuse oversized bodies early (413) and record request metrics."""
+    services: Services = request.app.state.services
+    limit = services.settings.max_upload_bytes * 4 // 3 + BODY_OVERHEAD
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return error_response(PayloadTooLarge(f"request body is {length} bytes (at most {limit})"))
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    path = getattr(route, "path", "unmatched")
+    services.metrics.observe_request(
+        request.method, path, response.status_code, time.perf_counter() - started
+    )
+    return response

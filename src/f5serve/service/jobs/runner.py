@@ -1,0 +1,76 @@
+"""``execute_job``: run one job and store its output. The in-process worker calls it, and so will
+the distributed and RunPod workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from f5serve.engine.audio import CONTENT_TYPES, encode_audio
+from f5serve.engine.pipeline import Progress
+from f5serve.errors import Overloaded
+from f5serve.service.db import JobRow
+from f5serve.service.storage.base import Storage
+from f5serve.service.synthesis import Speech, Synthesizer, speech_request_from_dict
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FORMAT = "wav"  # what is stored; downloads in other formats are transcoded
+MAX_BUSY_WAIT = 5.0  # seconds between attempts while the scheduler is full
+
+
+def output_key(job_id: str) -> str:
+    """Storage key of a job's audio (the RunPod seed's layout)."""
+    return f"output/{job_id}.{OUTPUT_FORMAT}"
+
+
+@dataclass
+class JobServices:
+    """What a job needs to run."""
+
+    synthesizer: Synthesizer
+    storage: Storage
+    on_progress: Callable[[str, Progress], None] | None = None
+
+
+async def execute_job(job: JobRow, services: JobServices) -> dict[str, Any]:
+    """Synthesise ``job.request``, store the audio atomically, return the result metadata.
+
+    Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
+    """
+    started = time.perf_counter()
+    request = speech_request_from_dict(job.request)
+
+    def progress(p: Progress) -> None:
+        if services.on_progress is not None:
+            services.on_progress(job.id, p)
+
+    while True:
+        try:
+            speech = await services.synthesizer.synthesize(request, progress)
+            break
+        except Overloaded as exc:
+            await asyncio.sleep(min(exc.retry_after, MAX_BUSY_WAIT))
+    return await asyncio.to_thread(_store, job.id, speech, services.storage, started)
+
+
+def _store(job_id: str, speech: Speech, storage: Storage, started: float) -> dict[str, Any]:
+    data = encode_audio(speech.audio, speech.sample_rate, OUTPUT_FORMAT)
+    info = storage.put(output_key(job_id), data, CONTENT_TYPES[OUTPUT_FORMAT])
+    return {
+        "output_key": info.key,
+        "content_type": info.content_type,
+        "bytes": info.size,
+        "sha256": info.sha256,
+        "sample_rate": speech.sample_rate,
+        "duration": round(speech.duration, 3),
+        "model": speech.model,
+        "language": speech.language,
+        "voice": speech.voice,
+        "seed": speech.seed,
+        "processing_time_seconds": round(time.perf_counter() - started, 3),
+    }

@@ -1,0 +1,100 @@
+"""Service settings: environment (``F5SERVE_*``), a ``.env`` file, or ``f5serve serve`` flags.
+
+Only the service edge reads settings; they are passed to :func:`f5serve.service.app.create_app`
+and never imported as a global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MB = 1_000_000
+
+
+class Settings(BaseSettings):
+    """Everything ``f5serve serve`` can be told. Each field is ``F5SERVE_<NAME>`` in the
+    environment (lists as comma-separated values)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="F5SERVE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # network
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8000, description="TCP port.")
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated API keys for `Authorization: Bearer`; empty = open.",
+    )
+    # state
+    database_url: str = Field(
+        default="sqlite:///./f5serve-data/f5serve.db",
+        description="SQLAlchemy URL of the job and voice database (sqlite:/// or postgresql://).",
+    )
+    storage_url: str = Field(
+        default="./f5serve-data/storage", description="Directory (or s3://bucket/prefix) for audio."
+    )
+    voices_dir: Path | None = Field(
+        default=Path("./sample"),
+        description="Folder of <name>.wav + <name>.txt voices imported at start-up.",
+    )
+    # models
+    models_file: Path | None = Field(default=None, description="TOML file of user models.")
+    cache_dir: Path | None = Field(
+        default=None, description="Model cache (default: Hugging Face's)."
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="Model when none is asked for (default: the catalogue's, f5tts-v1-base).",
+    )
+    default_voice: str | None = Field(default=None, description="Voice when a request names none.")
+    device: str | None = Field(
+        default=None, description="cpu, cuda, cuda:N or mps (default: best)."
+    )
+    dtype: str | None = Field(default=None, description="float32, float16 or bfloat16.")
+    preload: bool = Field(default=True, description="Load the default model at start-up.")
+    # synthesis defaults
+    nfe_steps: int = Field(default=32, description="Flow steps when a request gives none.")
+    # limits
+    max_text_chars: int = Field(
+        default=4096, description="Longest text of /v1/tts and /v1/audio/speech."
+    )
+    max_job_text_chars: int = Field(default=100_000, description="Longest text of a job.")
+    max_upload_bytes: int = Field(default=10 * MB, description="Largest uploaded or base64 audio.")
+    max_reference_seconds: float = Field(
+        default=60.0,
+        description="Longest reference upload (it is cut to 12 s of speech when used).",
+    )
+    max_queued_requests: int = Field(
+        default=64, description="Waiting sync requests per model before 503."
+    )
+    max_queued_jobs: int = Field(
+        default=10_000, description="Queued jobs before POST /v1/jobs gives 429."
+    )
+    request_timeout: float = Field(
+        default=600.0, description="Seconds a sync request may take (504)."
+    )
+    job_timeout: float = Field(default=600.0, description="Seconds a job may run before it fails.")
+    # jobs
+    job_workers: int = Field(
+        default=2, description="Jobs run at once in this process (they batch)."
+    )
+    job_retention: float = Field(
+        default=86_400.0, description="Seconds a finished job's audio is kept before it expires."
+    )
+    cleanup_interval: float = Field(default=60.0, description="Seconds between retention sweeps.")
+    run_worker: bool = Field(default=True, description="Run the job worker in the API process.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+
+    @field_validator("voices_dir", "models_file", "cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        """The configured API keys (empty: the API is open)."""
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

@@ -1,0 +1,239 @@
+"""Synthesis as the service does it: pick the model, resolve the voice, share the device through
+one batching :class:`~f5serve.engine.scheduler.Scheduler` per loaded model.
+
+Used by the sync API, the OpenAI-compatible API and the job runner alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from f5serve.engine import silence
+from f5serve.engine.audio import SAMPLE_RATE
+from f5serve.engine.pipeline import Engine, ProgressCallback, Reference
+from f5serve.engine.scheduler import Scheduler
+from f5serve.errors import InvalidInput, PayloadTooLarge
+from f5serve.registry import AUTO, ModelRegistry
+from f5serve.service.voices.library import VoiceLibrary, decode_reference
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    """What to say, in which voice, with which model and options."""
+
+    text: str
+    voice: str | None = None  # id or name of a library voice
+    ref_name: str | None = None  # a file of the voices directory ("sample/narrator.wav")
+    ref_audio: bytes | None = None  # an ad-hoc reference clip (decoded from base64 or upload)
+    ref_text: str | None = None  # its transcript
+    language: str = AUTO
+    model: str | None = None
+    remove_silence: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # SynthesisOptions fields
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesised audio and what produced it."""
+
+    audio: np.ndarray  # float32 mono at sample_rate
+    sample_rate: int
+    model: str
+    language: str | None
+    voice: str | None
+    seed: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved: the model and scheduler to use and the prepared reference."""
+
+    model: str
+    language: str | None
+    voice: str | None
+    scheduler: Scheduler
+    reference: Reference
+
+
+class Models:
+    """The registry plus one scheduler per loaded engine."""
+
+    def __init__(self, registry: ModelRegistry, max_queued_requests: int) -> None:
+        self.registry = registry
+        self.max_queued_requests = max_queued_requests
+        self._schedulers: dict[str, tuple[Engine, Scheduler]] = {}
+        self._lock = threading.Lock()
+
+    @asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[tuple[Engine, Scheduler]]:
+        """The engine of ``name`` (loaded in a thread on first use) and its scheduler, held
+        so that the registry cannot evict the model while the request runs."""
+        use = self.registry.manager.use(name)
+        engine = await asyncio.to_thread(use.__enter__)
+        try:
+            yield engine, self._scheduler(name, engine)
+        finally:
+            use.__exit__(None, None, None)
+
+    def _scheduler(self, name: str, engine: Engine) -> Scheduler:
+        with self._lock:
+            current = self._schedulers.get(name)
+            if current is not None and current[0] is engine:
+                return current[1]
+            if current is not None:  # the model was evicted and reloaded
+                current[1].close()
+            scheduler = Scheduler(engine, max_queued_requests=self.max_queued_requests)
+            self._schedulers[name] = (engine, scheduler)
+            return scheduler
+
+    def queue_depth(self) -> float:
+        with self._lock:
+            return sum(s.stats()["queued_requests"] for _, s in self._schedulers.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for _, scheduler in self._schedulers.values():
+                scheduler.close()
+            self._schedulers.clear()
+
+
+class Synthesizer:
+    """Turns a :class:`SpeechRequest` into :class:`Speech` (or a stream of audio pieces)."""
+
+    def __init__(
+        self, models: Models, voices: VoiceLibrary, default_voice: str | None, nfe_steps: int
+    ) -> None:
+        self.models = models
+        self.voices = voices
+        self.default_voice = default_voice
+        self.nfe_steps = nfe_steps
+
+    async def synthesize(
+        self, request: SpeechRequest, progress: ProgressCallback | None = None
+    ) -> Speech:
+        async with self.plan(request) as plan:
+            result = await plan.scheduler.synthesize(
+                request.text, plan.reference, progress=progress, **self._options(request)
+            )
+        audio = result.audio
+        if request.remove_silence:
+            audio = remove_long_silences(audio, result.sample_rate)
+        return Speech(audio, result.sample_rate, plan.model, plan.language, plan.voice, result.seed)
+
+    async def stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
+        """Audio pieces in order as chunks finish (``remove_silence`` does not apply)."""
+        async with self.plan(request) as plan:
+            async for piece in plan.scheduler.stream(
+                request.text, plan.reference, **self._options(request)
+            ):
+                yield piece
+
+    @asynccontextmanager
+    async def plan(self, request: SpeechRequest) -> AsyncIterator[Plan]:
+        """Route the text to a model (held while in use) and prepare the reference."""
+        model = self.models.registry.route(request.text, request.language, request.model)
+        language: str | None = request.language
+        if language == AUTO:
+            language = self.models.registry.router.detect(request.text).language
+        async with self.models.hold(model) as (engine, scheduler):
+            reference, voice = await self._reference(request, model, engine)
+            yield Plan(model, language, voice, scheduler, reference)
+
+    def _options(self, request: SpeechRequest) -> dict[str, Any]:
+        options = dict(request.options)
+        if options.get("nfe_steps") is None:
+            options["nfe_steps"] = self.nfe_steps
+        return {k: v for k, v in options.items() if v is not None or k == "sway_sampling_coef"}
+
+    async def _reference(
+        self, request: SpeechRequest, model: str, engine: Engine
+    ) -> tuple[Reference, str | None]:
+        given = [x is not None for x in (request.voice, request.ref_name, request.ref_audio)]
+        if sum(given) > 1:
+            raise InvalidInput("give one of voice, ref_name or ref_audio")
+        if request.ref_audio is not None:
+            if not request.ref_text or not request.ref_text.strip():
+                raise InvalidInput("ref_text (the transcript of ref_audio) is required")
+            clip = await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
+            ref = await asyncio.to_thread(engine.prepare_reference, clip, request.ref_text)
+            return ref, None
+        if request.ref_name is not None:
+            row = await asyncio.to_thread(self.voices.resolve_ref_name, request.ref_name)
+        else:
+            name = request.voice or self.default_voice
+            if name is None:
+                raise InvalidInput("name a voice: voice, ref_name, or ref_audio with ref_text")
+            row = await asyncio.to_thread(self.voices.get, name)
+        return await self.voices.reference(row, model, engine), row.name
+
+
+def check_text(text: str, limit: int) -> None:
+    """Refuse text over ``limit`` characters (413) or without content (422)."""
+    if len(text) > limit:
+        raise PayloadTooLarge(
+            f"text is {len(text)} characters long (at most {limit}); use /v1/jobs for long texts",
+            details={"chars": len(text), "max_chars": limit},
+        )
+    if not text.strip():
+        raise InvalidInput("text is empty")
+
+
+def remove_long_silences(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The reference's ``remove_silence_for_generated_wav``: pauses over 1 s at -50 dBFS are cut
+    to 0.5 s on each side."""
+    ranges = silence.split_on_silence(audio, sr, 1000, -50.0, 500, seek_step=10)
+    if not ranges:
+        return audio
+    return np.concatenate([silence.slice_ms(audio, sr, a, b) for a, b in ranges]).astype(np.float32)
+
+
+OPTION_FIELDS = (
+    "nfe_steps",
+    "cfg_strength",
+    "sway_sampling_coef",
+    "speed",
+    "seed",
+    "cross_fade",
+    "fix_duration",
+    "preprocess_ref",
+)
+
+
+def speech_request_from_dict(body: dict[str, Any]) -> SpeechRequest:
+    """A :class:`SpeechRequest` from a stored or parsed TTS request body (``ref_audio`` is
+    base64 there)."""
+    ref_audio = body.get("ref_audio")
+    return SpeechRequest(
+        text=body["text"],
+        voice=body.get("voice"),
+        ref_name=body.get("ref_name"),
+        ref_audio=decode_base64_audio(ref_audio) if ref_audio else None,
+        ref_text=body.get("ref_text"),
+        language=body.get("language") or AUTO,
+        model=body.get("model"),
+        remove_silence=bool(body.get("remove_silence", False)),
+        options={k: body[k] for k in OPTION_FIELDS if k in body},
+    )
+
+
+def decode_base64_audio(value: str) -> bytes:
+    """Decode base64 (plain or a ``data:audio/...;base64,`` URL) strictly."""
+    if value.startswith("data:") and "," in value:
+        value = value.split(",", 1)[1]
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("ref_audio is not valid base64") from None

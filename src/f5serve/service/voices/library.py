@@ -1,0 +1,281 @@
+"""The voice library: reference clips cleaned and resampled once at upload, transcripts, and a
+cache of prepared :class:`~f5serve.engine.pipeline.Reference` objects (their mels) per model.
+
+A voices directory (``<name>.wav`` + ``<name>.txt``) is imported at start-up, so requests may
+name a voice by file, as the RunPod seed does: ``ref_name: "sample/narrator.wav"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import soundfile as sf
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from f5serve.engine import audio as audio_io
+from f5serve.engine.pipeline import Engine, Reference
+from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
+from f5serve.service.db import VoiceRow, utcnow
+from f5serve.service.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")
+CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class VoiceLimits:
+    """Upload limits of the library."""
+
+    max_upload_bytes: int
+    max_reference_seconds: float
+
+
+@dataclass(frozen=True)
+class CleanClip:
+    """A reference clip after clean-up: 24 kHz mono float32 WAV bytes and its length."""
+
+    wav: bytes
+    seconds: float
+
+
+def check_upload(data: bytes, limits: VoiceLimits) -> None:
+    """Size limit of an uploaded or base64 reference."""
+    if len(data) > limits.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"reference audio is {len(data)} bytes (at most {limits.max_upload_bytes})",
+            details={"bytes": len(data), "max_bytes": limits.max_upload_bytes},
+        )
+    if not data:
+        raise InvalidInput("reference audio is empty")
+
+
+def decode_reference(data: bytes, limits: VoiceLimits) -> tuple[np.ndarray, int]:
+    """Decode by content (415 if not audio) and check the duration; ``([channels, n], sr)``."""
+    check_upload(data, limits)
+    channels, sr = audio_io.load_audio(data, mono=False)
+    seconds = channels.shape[-1] / sr
+    if seconds > limits.max_reference_seconds:
+        raise PayloadTooLarge(
+            f"reference audio is {seconds:.1f} s long (at most {limits.max_reference_seconds:g} s)",
+            details={"seconds": round(seconds, 2), "max_seconds": limits.max_reference_seconds},
+        )
+    audio_io.validate_reference(audio_io.to_mono(channels), sr)
+    return channels, sr
+
+
+def clean_clip(data: bytes, limits: VoiceLimits) -> CleanClip:
+    """What the library stores: the reference clean-up, then 24 kHz mono float32 WAV."""
+    channels, sr = decode_reference(data, limits)
+    mono = audio_io.to_mono(audio_io.clean_reference(channels, sr))
+    audio_io.validate_reference(mono, sr)
+    resampled = audio_io.resample(mono, sr, audio_io.SAMPLE_RATE)
+    buffer = io.BytesIO()
+    sf.write(buffer, resampled, audio_io.SAMPLE_RATE, format="WAV", subtype="FLOAT")
+    return CleanClip(buffer.getvalue(), len(resampled) / audio_io.SAMPLE_RATE)
+
+
+class VoiceLibrary:
+    """Voices in the database, their clips in storage, prepared references in memory."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        storage: Storage,
+        limits: VoiceLimits,
+        voices_dir: Path | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.storage = storage
+        self.limits = limits
+        self.voices_dir = voices_dir.resolve() if voices_dir is not None else None
+        self._cache: OrderedDict[tuple[str, str, str], Reference] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ CRUD
+
+    def create(
+        self, name: str, data: bytes, ref_text: str, language: str | None, source: str = "upload"
+    ) -> VoiceRow:
+        """Clean, store and register a voice (409 if the name is taken)."""
+        _check_name(name)
+        if not ref_text.strip():
+            raise InvalidInput("ref_text (the transcript of the clip) is required")
+        clip = clean_clip(data, self.limits)
+        voice_id = "voice_" + uuid.uuid4().hex[:16]
+        key = f"voices/{voice_id}/reference.wav"
+        now = utcnow()
+        row = VoiceRow(
+            id=voice_id,
+            name=name,
+            ref_text=ref_text.strip(),
+            language=language,
+            source=source,
+            audio_key=key,
+            duration=clip.seconds,
+            sha256=hashlib.sha256(data).hexdigest(),
+            created_at=now,
+            updated_at=now,
+        )
+        self.storage.put(key, clip.wav, "audio/wav")
+        with self.sessions() as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                self.storage.delete(key)
+                raise Conflict(f"a voice called {name!r} already exists") from None
+        return row
+
+    def all(self) -> list[VoiceRow]:
+        with self.sessions() as session:
+            return list(session.scalars(select(VoiceRow).order_by(VoiceRow.name)))
+
+    def get(self, id_or_name: str) -> VoiceRow:
+        """A voice by id, or else by name."""
+        with self.sessions() as session:
+            row = session.get(VoiceRow, id_or_name) or session.scalar(
+                select(VoiceRow).where(VoiceRow.name == id_or_name)
+            )
+        if row is None:
+            raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
+        return row
+
+    def update(
+        self, voice_id: str, name: str | None, ref_text: str | None, language: str | None
+    ) -> VoiceRow:
+        row = self.get(voice_id)
+        if name is not None:
+            _check_name(name)
+            row.name = name
+        if ref_text is not None:
+            if not ref_text.strip():
+                raise InvalidInput("ref_text must not be empty")
+            row.ref_text = ref_text.strip()
+        if language is not None:
+            row.language = language or None
+        row.updated_at = utcnow()
+        with self.sessions() as session:
+            session.merge(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                raise Conflict(f"a voice called {name!r} already exists") from None
+        self._forget(row.id)
+        return row
+
+    def delete(self, voice_id: str) -> None:
+        row = self.get(voice_id)
+        with self.sessions() as session:
+            session.delete(session.get(VoiceRow, row.id))
+            session.commit()
+        self.storage.delete(row.audio_key)
+        self._forget(row.id)
+
+    def audio(self, voice_id: str) -> bytes:
+        return self.storage.get(self.get(voice_id).audio_key)
+
+    # ------------------------------------------------------------------ use
+
+    def resolve_ref_name(self, ref_name: str) -> VoiceRow:
+        """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
+        never anything outside the voices directory."""
+        if self.voices_dir is None:
+            raise NotFound("ref_name needs a voices directory (F5SERVE_VOICES_DIR)")
+        path = PurePosixPath(ref_name.replace("\\", "/"))
+        parts = path.parts
+        if parts and parts[0] == self.voices_dir.name:
+            parts = parts[1:]
+        if path.is_absolute() or len(parts) != 1 or parts[0] in ("", ".", ".."):
+            raise InvalidInput(
+                f"ref_name {ref_name!r} must name a file in the voices directory "
+                f"({self.voices_dir.name}/<name>.wav)",
+                details={"ref_name": ref_name},
+            )
+        stem = PurePosixPath(parts[0]).stem if parts[0].endswith(".wav") else parts[0]
+        candidate = (self.voices_dir / f"{stem}.wav").resolve()
+        if not candidate.is_relative_to(self.voices_dir):
+            raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
+        try:
+            return self.get(stem)
+        except NotFound:
+            if candidate.is_file():  # added after start-up
+                self.import_file(candidate)
+                return self.get(stem)
+            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+
+    async def reference(self, voice: VoiceRow, model: str, engine: Engine) -> Reference:
+        """The prepared reference of ``voice`` for ``model`` (computed once, then cached)."""
+        key = (voice.id, voice.updated_at.isoformat(), model)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        data = self.storage.get(voice.audio_key)
+        ref = await asyncio.to_thread(engine.prepare_reference, data, voice.ref_text, False)
+        with self._lock:
+            self._cache[key] = ref
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return ref
+
+    # ------------------------------------------------------------------ voices directory
+
+    def import_dir(self) -> int:
+        """Import ``<name>.wav`` + ``<name>.txt`` pairs; returns how many were added or updated."""
+        if self.voices_dir is None or not self.voices_dir.is_dir():
+            return 0
+        changed = 0
+        for wav in sorted(self.voices_dir.glob("*.wav")):
+            try:
+                changed += self.import_file(wav)
+            except F5ServeError as exc:  # one bad file must not stop the server
+                log.warning("voice file %s not imported: %s", wav, exc.message)
+        return changed
+
+    def import_file(self, wav: Path) -> bool:
+        """Import or refresh one directory voice; False when it is already up to date."""
+        transcript = wav.with_suffix(".txt")
+        if not transcript.is_file():
+            raise InvalidInput(f"{wav.name} has no transcript {transcript.name} beside it")
+        data, ref_text = wav.read_bytes(), transcript.read_text(encoding="utf-8").strip()
+        try:
+            existing = self.get(wav.stem)
+        except NotFound:
+            self.create(wav.stem, data, ref_text, None, source="directory")
+            return True
+        if existing.source != "directory":
+            raise Conflict(f"an uploaded voice is already called {wav.stem!r}")
+        if existing.sha256 == hashlib.sha256(data).hexdigest() and existing.ref_text == ref_text:
+            return False
+        self.delete(existing.id)
+        self.create(wav.stem, data, ref_text, None, source="directory")
+        return True
+
+    def _forget(self, voice_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == voice_id]:
+                del self._cache[key]
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidInput(
+            "voice name must be 1-128 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit",
+            details={"name": name},
+        )

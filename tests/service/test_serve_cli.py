@@ -1,0 +1,36 @@
+"""``f5serve serve``: one flag per setting, listed by ``--help``; flags win over the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from f5serve import cli
+from f5serve.service.settings import Settings
+
+
+def test_serve_help_lists_every_setting() -> None:
+    result = CliRunner().invoke(cli.app, ["serve", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for name in Settings.model_fields:
+        assert "--" + name.replace("_", "-") in result.output, name
+    assert "F5SERVE_API_KEYS" in result.output
+
+
+def test_serve_flags_override_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setenv("F5SERVE_PORT", "7000")
+    monkeypatch.setenv("F5SERVE_JOB_WORKERS", "5")
+    monkeypatch.setattr("f5serve.service.app.create_app", lambda s: seen.setdefault("s", s))
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
+    args = ["serve", "--port", "7100", "--no-preload", "--env-file", str(tmp_path / "x.env")]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    settings: Settings = seen["s"]
+    assert seen["port"] == 7100 and settings.port == 7100 and settings.preload is False
+    assert settings.job_workers == 5

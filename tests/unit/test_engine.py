@@ -1,0 +1,221 @@
+"""Engine behaviour beyond the golden cases: options, chunking, seeds, progress and errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from f5serve import Engine, Progress
+from f5serve.errors import (
+    CheckpointMismatch,
+    DeviceError,
+    InvalidAudio,
+    InvalidInput,
+    InvalidText,
+    NotFound,
+    UnknownPreset,
+    UnsupportedMediaType,
+)
+
+REF_TEXT = "Some call me nature, others call me mother nature."
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_files: dict[str, Any]) -> Engine:
+    return Engine.from_files(**tiny_model_files, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ref_wav(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "basic_ref_en.wav"
+
+
+def fast(**kw: Any) -> dict[str, Any]:
+    return {"nfe_steps": 4, "seed": 7, **kw}
+
+
+def test_same_seed_gives_same_audio_and_other_seed_differs(engine: Engine, ref_wav: Path) -> None:
+    a = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast())
+    b = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast())
+    c = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast(seed=8))
+    assert np.array_equal(a.audio, b.audio)
+    assert not np.allclose(a.audio, c.audio)
+    assert a.seed == 7
+
+
+def test_random_seed_is_reported_and_reproduces(engine: Engine, ref_wav: Path) -> None:
+    first = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, nfe_steps=4)
+    again = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast(seed=first.seed))
+    assert np.array_equal(first.audio, again.audio)
+
+
+def test_long_text_is_chunked_and_cross_faded(engine: Engine, ref_wav: Path) -> None:
+    sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
+    result = engine.synthesize(sentence * 4, ref_wav, REF_TEXT, **fast())
+    assert len(result.chunks) >= 2
+    joined = " ".join(result.chunks)
+    assert joined.split() == (sentence * 4).split()
+    singles = [
+        engine.synthesize(c, ref_wav, REF_TEXT, **fast(seed=7 + i))
+        for i, c in enumerate(result.chunks)
+    ]
+    overlap = int(0.15 * 24000)
+    expected = sum(len(s.audio) for s in singles) - overlap * (len(singles) - 1)
+    assert len(result.audio) == expected
+    # The first chunk's audio, up to the first cross-fade, is chunk 0 alone (seed + 0).
+    head = len(singles[0].audio) - overlap
+    assert np.allclose(result.audio[:head], singles[0].audio[:head], atol=1e-6)
+
+
+def test_speed_and_fixed_duration_change_length(engine: Engine, ref_wav: Path) -> None:
+    text = "A sentence long enough to measure the speaking rate."
+    normal = engine.synthesize(text, ref_wav, REF_TEXT, **fast())
+    slow = engine.synthesize(text, ref_wav, REF_TEXT, **fast(speed=0.5))
+    fixed = engine.synthesize(
+        text, ref_wav, REF_TEXT, **fast(fix_duration=8.0, preprocess_ref=False)
+    )
+    assert len(slow.audio) > 1.8 * len(normal.audio)
+    ref_seconds = sf.info(str(ref_wav)).duration
+    assert fixed.duration == pytest.approx(8.0 - ref_seconds, abs=0.02)
+
+
+def test_progress_reports_every_step_of_every_chunk(engine: Engine, ref_wav: Path) -> None:
+    seen: list[Progress] = []
+    sentence = "The quick brown fox jumps over the lazy dog near the quiet river bank. "
+    result = engine.synthesize(sentence * 3, ref_wav, REF_TEXT, progress=seen.append, **fast())
+    assert len(result.chunks) >= 2
+    assert len(seen) == 4 * len(result.chunks)
+    assert [p.done for p in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1].fraction == 1.0
+    for chunk in range(len(result.chunks)):
+        assert [p.step for p in seen if p.chunk == chunk] == [1, 2, 3, 4]
+
+
+def test_reference_can_be_an_array_at_any_rate(engine: Engine, ref_wav: Path) -> None:
+    wave, sr = sf.read(str(ref_wav), dtype="float32")
+    from_file = engine.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
+    from_array = engine.synthesize("Hello there.", (wave, sr), REF_TEXT, **fast())
+    assert np.array_equal(from_file.audio, from_array.audio)
+    stereo_44k = np.stack([wave, wave], axis=1)
+    import soxr
+
+    stereo_44k = soxr.resample(stereo_44k, sr, 44100)
+    other = engine.synthesize("Hello there.", (stereo_44k, 44100), REF_TEXT, **fast())
+    assert abs(len(other.audio) - len(from_file.audio)) <= 2 * 256
+    assert np.isfinite(other.audio).all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "?!...", "—— ，。"],
+)
+def test_text_without_words_is_rejected(engine: Engine, ref_wav: Path, text: str) -> None:
+    with pytest.raises(InvalidText, match="letter or digit"):
+        engine.synthesize(text, ref_wav, REF_TEXT, **fast())
+
+
+def test_empty_reference_text_is_rejected(engine: Engine, ref_wav: Path) -> None:
+    with pytest.raises(InvalidText, match="reference text is empty"):
+        engine.synthesize("Hello.", ref_wav, "  ", **fast())
+
+
+def test_silent_short_corrupt_and_non_audio_references(
+    engine: Engine, tmp_path: Path, ref_wav: Path
+) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(48000, dtype=np.float32), 24000)
+    short = tmp_path / "short.wav"
+    wave, sr = sf.read(str(ref_wav), dtype="float32")
+    sf.write(short, wave[sr : sr + int(0.2 * sr)], sr)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(ref_wav.read_bytes()[:60])
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("this is not audio at all\n" * 20)
+    with pytest.raises(InvalidAudio, match="silent"):
+        engine.synthesize("Hello.", silent, REF_TEXT, **fast(preprocess_ref=False))
+    with pytest.raises(InvalidAudio, match="too short"):
+        engine.synthesize("Hello.", short, REF_TEXT, **fast(preprocess_ref=False))
+    with pytest.raises(InvalidAudio):
+        engine.synthesize("Hello.", corrupt, REF_TEXT, **fast())
+    with pytest.raises(UnsupportedMediaType):
+        engine.synthesize("Hello.", not_audio, REF_TEXT, **fast())
+    with pytest.raises(NotFound, match=r"missing\.wav"):
+        engine.synthesize("Hello.", tmp_path / "missing.wav", REF_TEXT, **fast())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("nfe_steps", 0),
+        ("speed", 0.0),
+        ("speed", 10.0),
+        ("cfg_strength", -1.0),
+        ("cross_fade", -0.1),
+        ("seed", -3),
+        ("fix_duration", 0.0),
+    ],
+)
+def test_bad_options_name_the_option(
+    engine: Engine, ref_wav: Path, option: str, value: float
+) -> None:
+    with pytest.raises(InvalidInput, match=option):
+        engine.synthesize("Hello.", ref_wav, REF_TEXT, **{**fast(), option: value})
+
+
+def test_vocab_that_does_not_fit_the_checkpoint(
+    tiny_model_files: dict[str, Any], tmp_path: Path
+) -> None:
+    lines = Path(tiny_model_files["vocab"]).read_text().splitlines(keepends=True)
+    small = tmp_path / "vocab.txt"
+    small.write_text("".join(lines[:100]))
+    with pytest.raises(CheckpointMismatch, match=r"100 tokens.*2545"):
+        Engine.from_files(**{**tiny_model_files, "vocab": small})
+
+
+def test_checkpoint_for_another_arch_names_keys_and_shapes(
+    tiny_model_files: dict[str, Any],
+) -> None:
+    arch = {**tiny_model_files["arch"], "dim": 128, "depth": 3}
+    with pytest.raises(CheckpointMismatch) as info:
+        Engine.from_files(**{**tiny_model_files, "arch": arch})
+    message = str(info.value)
+    assert "missing keys: transformer_blocks.2" in message
+    assert "shape mismatches: " in message and "(+27 more)" in message
+    wrong = info.value.details["shape_mismatches"]
+    assert "proj_out.weight: checkpoint (100, 64) vs model (100, 128)" in wrong
+
+
+def test_missing_files_and_unknown_preset(tiny_model_files: dict[str, Any], tmp_path: Path) -> None:
+    for key in ("checkpoint", "vocab", "vocoder"):
+        with pytest.raises(NotFound, match="nothing-here"):
+            Engine.from_files(**{**tiny_model_files, key: tmp_path / "nothing-here"})
+    with pytest.raises(UnknownPreset, match="F5TTS_v1_Base"):
+        Engine.from_files(**{**tiny_model_files, "arch": "F5TTS_v7"})
+
+
+def test_vocoder_folder_without_weights(tiny_model_files: dict[str, Any], tmp_path: Path) -> None:
+    shutil.copy(Path(tiny_model_files["vocoder"]) / "config.yaml", tmp_path)
+    with pytest.raises(NotFound, match=r"pytorch_model\.bin"):
+        Engine.from_files(**{**tiny_model_files, "vocoder": tmp_path})
+
+
+def test_half_precision_is_refused_on_cpu(tiny_model_files: dict[str, Any]) -> None:
+    with pytest.raises(DeviceError, match="only supported on GPU"):
+        Engine.from_files(**tiny_model_files, device="cpu", dtype="float16")
+    with pytest.raises(DeviceError):
+        Engine.from_files(**tiny_model_files, device="tpu")
+
+
+def test_pt_checkpoint_loads_like_safetensors(
+    tiny_model_files: dict[str, Any], golden_dir: Path, ref_wav: Path
+) -> None:
+    a = Engine.from_files(**tiny_model_files, device="cpu")
+    b = Engine.from_files(**{**tiny_model_files, "checkpoint": golden_dir / "dit_v1.pt"})
+    ra = a.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
+    rb = b.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
+    assert np.array_equal(ra.audio, rb.audio)
