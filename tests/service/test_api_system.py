@@ -8,20 +8,24 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import REF_TEXT, REF_WAV, make_settings
+from helpers import REF_TEXT, REF_WAV, make_settings, wav_bytes
 
+from f5serve.engine.audio import load_audio
 from f5serve.service.app import create_app
 from f5serve.service.auth import warn_if_open
 from f5serve.service.settings import Settings
 
 TEXT = "Hello from the server."
+AUTH = {"Authorization": "Bearer key-1"}
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """An app with API keys and tight limits (model loaded on first use)."""
+    """An app with API keys and tight limits (model loaded on first use). Its 3 s reference
+    limit keeps the 5 s ``narrator`` clip out of its library; ``brief`` (2.5 s) is in it."""
+    root = tmp_path_factory.mktemp("strict")
     settings = make_settings(
-        tmp_path_factory.mktemp("strict"),
+        root,
         api_keys="key-1, key-2",
         max_upload_bytes=300_000,
         max_text_chars=100,
@@ -29,7 +33,13 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         request_timeout=0.001,
         preload=False,
     )
+    audio, sr = load_audio(REF_WAV.read_bytes())
+    (root / "sample" / "brief.wav").write_bytes(wav_bytes(audio[: int(2.5 * sr)], sr))
+    (root / "sample" / "brief.txt").write_text("Some call me nature, others")
     with TestClient(create_app(settings)) as client:
+        assert {v["name"] for v in client.get("/v1/voices", headers=AUTH).json()["voices"]} == {
+            "brief"
+        }
         yield client
 
 
@@ -70,9 +80,6 @@ def test_api_keys_are_required_when_configured(strict: TestClient) -> None:
     assert strict.get("/health").status_code == 200  # probes stay open
 
 
-AUTH = {"Authorization": "Bearer key-1"}
-
-
 def test_limits_are_configurable(strict: TestClient) -> None:
     long_text = strict.post("/v1/tts", json={"text": "x" * 101, "voice": "narrator"}, headers=AUTH)
     assert long_text.status_code == 413
@@ -98,7 +105,7 @@ def test_oversized_bodies_are_refused_before_parsing(strict: TestClient) -> None
 
 
 def test_sync_requests_over_the_time_limit_get_504(strict: TestClient) -> None:
-    r = strict.post("/v1/tts", json={"text": TEXT, "voice": "narrator"}, headers=AUTH)
+    r = strict.post("/v1/tts", json={"text": TEXT, "voice": "brief"}, headers=AUTH)
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
 
 
@@ -109,7 +116,7 @@ def test_streamed_speech_over_the_time_limit_gets_504(
     body = {
         "model": "tts-1",
         "input": TEXT,
-        "voice": "narrator",
+        "voice": "brief",
         "response_format": "pcm",
         "stream_format": stream_format,
     }
