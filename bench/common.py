@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 VOCAB = FIXTURES / "golden" / "vocab.txt"
 VOCOS_CONFIG = FIXTURES / "golden" / "keys" / "vocos_mel_24khz_config.yaml"
-REF_VENV_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
+# The reference's interpreter: .venv-ref (bench/setup_reference.sh), or another one that can
+# import f5_tts (a GPU image with the reference's wheels on its path, say).
+REF_VENV_PYTHON = Path(
+    os.environ.get("F5SERVE_REFERENCE_PYTHON", str(ROOT / ".venv-ref" / "bin" / "python"))
+)
 
 
 def make_weights(workdir: Path, preset: str, seed: int = 0) -> dict[str, Any]:
@@ -68,9 +72,13 @@ def clip_reference(src: Path, dst: Path, seconds: float) -> Path:
     return dst
 
 
-def run_reference(files: dict[str, Any], **spec: Any) -> dict[str, Any] | None:
+def run_reference(
+    files: dict[str, Any], mode: str = "bench", timeout: float | None = None, **spec: Any
+) -> dict[str, Any] | None:
     """Time the reference on the model ``files`` (from :func:`make_weights`) with
-    ``bench/reference_runner.py`` in the reference venv; None when that venv is not set up."""
+    ``bench/reference_runner.py MODE`` in the reference venv; None when that venv is not set up.
+    :class:`RuntimeError` when the runner fails (:class:`subprocess.TimeoutExpired` past
+    ``timeout`` seconds)."""
     spec = {
         "checkpoint": files["checkpoint"],
         "vocab": files["vocab"],
@@ -85,15 +93,16 @@ def run_reference(files: dict[str, Any], **spec: Any) -> dict[str, Any] | None:
         )
         return None
     proc = subprocess.run(
-        [str(REF_VENV_PYTHON), str(ROOT / "bench" / "reference_runner.py"), "bench", "-"],
+        [str(REF_VENV_PYTHON), str(ROOT / "bench" / "reference_runner.py"), mode, "-"],
         input=json.dumps(spec, default=str),
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         print(proc.stderr[-4000:], file=sys.stderr)
-        raise SystemExit("the reference runner failed")
+        raise RuntimeError("the reference runner failed")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

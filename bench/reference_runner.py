@@ -46,6 +46,17 @@ bench (default)
     with load_vocoder(is_local=True), on CPU in float32, then times infer_process(...) end to end
     (text chunking, mel of the reference, sampling, vocoder, loudness restore, cross-fade).
 
+many
+    The bench spec without ref_audio/ref_text/gen_text/repeats, plus
+    {"requests": [{"ref_audio", "ref_text", "gen_text", "seed"}, ...], "device": "cpu" | "cuda",
+     "lean": false}
+    Loads once, warms up on the first request, then runs each request once through
+    preprocess_ref_audio_text + infer_process at nfe_steps[0] and reports each one's seconds
+    (the clean-up of the reference excluded, as in bench) and audio seconds. On "cuda" the model
+    keeps the dtype the reference picks for the GPU (float16) and the vocoder float32. "lean":
+    true is for a GPU image where only the reference's inference dependencies were installed
+    (see _lean_imports).
+
 make_checkpoint
     {"out": "model.safetensors", "arch": {...}, "vocab": "vocab.txt" | "text_num_embeds": 2545,
      "seed": 0, "keep_zero_init": false, "also_pt": false}
@@ -80,7 +91,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODES = ("bench", "make_checkpoint", "make_vocos", "clip_wav")
+MODES = ("bench", "many", "make_checkpoint", "make_vocos", "clip_wav")
 DEFAULT_VOCOS_CONFIG = str(
     Path(__file__).resolve().parents[1] / "tests/fixtures/golden/keys/vocos_mel_24khz_config.yaml"
 )
@@ -441,6 +452,116 @@ def bench(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------
+# many
+# --------------------------------------------------------------------------------------------
+
+
+def _lean_imports() -> None:
+    """Let f5_tts's inference import where only its inference dependencies are installed.
+
+    Its package ``__init__`` imports the trainer (wandb, datasets, ema_pytorch), its mel module
+    imports librosa (used for BigVGAN mels only) and vocos imports encodec (for EnCodec
+    features only): none of them runs in ``infer_process`` with a Vocos vocoder, so each missing
+    one becomes an empty placeholder. Without torchcodec, torchaudio 2.9+ cannot load files:
+    ``torchaudio.load`` then reads with soundfile (same samples, channels first).
+    """
+    import importlib.util
+    import types
+
+    class _Placeholder(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return type(name, (), {})
+
+    for name in ("wandb", "datasets", "ema_pytorch", "librosa", "librosa.filters", "encodec"):
+        if importlib.util.find_spec(name.split(".")[0]) is None:
+            sys.modules[name] = _Placeholder(name)
+    if importlib.util.find_spec("torchcodec") is None:
+        import soundfile as sf
+        import torch
+        import torchaudio
+
+        def load(path: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            return torch.from_numpy(data.T.copy()), int(sr)
+
+        torchaudio.load = load
+
+
+def many(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec.get("lean"):
+        _lean_imports()
+    import torch
+
+    with contextlib.redirect_stdout(sys.stderr):
+        from f5_tts.infer import utils_infer as ui
+        from f5_tts.model import DiT
+        from f5_tts.model.utils import seed_everything
+
+    device = spec.get("device", "cpu")
+    nfe = int(spec.get("nfe_steps", [16])[0])
+    arch = dict(spec["arch"])
+    arch.pop("text_num_embeds", None)
+    arch.pop("mel_dim", None)
+    with contextlib.redirect_stdout(sys.stderr):
+        vocoder = ui.load_vocoder(
+            "vocos", is_local=True, local_path=spec["vocoder_dir"], device=device
+        )
+        model = ui.load_model(
+            DiT,
+            arch,
+            spec["checkpoint"],
+            mel_spec_type="vocos",
+            vocab_file=spec["vocab"],
+            ode_method="euler",
+            use_ema=True,
+            device=device,
+        ).eval()
+    dtype = str(next(model.parameters()).dtype)
+
+    def run(request: dict[str, Any]) -> tuple[float, float]:
+        with contextlib.redirect_stdout(sys.stderr):
+            ref_file, ref_text = ui.preprocess_ref_audio_text(
+                request["ref_audio"], request["ref_text"], show_info=_log
+            )
+            seed_everything(int(request.get("seed", 0)))
+            if device != "cpu":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            wave, sr, _ = ui.infer_process(
+                ref_file,
+                ref_text,
+                request["gen_text"],
+                model,
+                vocoder,
+                mel_spec_type="vocos",
+                show_info=lambda *a: None,
+                progress=None,
+                nfe_step=nfe,
+                device=device,
+            )
+            seconds = time.perf_counter() - started
+        with contextlib.suppress(OSError):
+            os.unlink(ref_file)
+        return seconds, len(wave) / sr
+
+    requests = list(spec["requests"])
+    run(requests[0])  # warm-up
+    runs = [run(r) for r in requests]
+    return {
+        "mode": "many",
+        "impl": "reference",
+        "versions": _versions(),
+        "device": device,
+        "dtype": dtype,
+        "nfe": nfe,
+        "request_times_s": [round(t, 4) for t, _ in runs],
+        "audio_seconds": [a for _, a in runs],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     mode, spec = _read_spec(sys.argv[1:] if argv is None else argv)
     _set_threads_env(int(spec.get("threads") or 0))
@@ -452,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         fn = {
             "bench": bench,
+            "many": many,
             "make_checkpoint": make_checkpoint,
             "make_vocos": make_vocos,
             "clip_wav": clip_wav,

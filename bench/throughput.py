@@ -1,14 +1,18 @@
 """Throughput of concurrent requests: the batching scheduler against serving one at a time.
 
     .venv/bin/python -m bench.throughput [--preset F5TTS_v1_Small] [--steps 8]
-        [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--reference]
+        [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
+        [--reference] [--anchor]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs
-of about 2–6 s) are sent at once to one :class:`Scheduler` (streaming, so time to first audio is
-measured) and, for comparison, served one after another by the same engine
-(``Engine.synthesize``) and, with ``--reference``, by the reference's ``infer_process`` in its
-own virtualenv. Random weights in the official layout (speed does not depend on them).
-Prints a table and writes ``bench/results/throughput.json``.
+of about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K``
+says request i's text 1 + i mod K times, for outputs of up to about 18 s) are sent at once to one
+:class:`Scheduler` (streaming, so time to first audio is measured) and, for comparison, served
+one after another by the same engine (``Engine.synthesize``) and, with ``--reference``, by the
+reference's ``infer_process`` in its own interpreter (``F5SERVE_REFERENCE_PYTHON``, default
+``.venv-ref``) on the same device. ``--anchor`` also times one request alone: about 10 s of
+speech from a 5.3 s reference. Random weights in the official layout (speed does not depend on
+them). Prints a table and writes ``bench/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import argparse
 import asyncio
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -83,20 +89,44 @@ REQUESTS = [
 ]
 
 
-def prepare_refs(work: Path) -> list[Path]:
-    return [
-        clip_reference(FIXTURES / r.ref, work / f"ref{i}.wav", r.ref_seconds)
-        for i, r in enumerate(REQUESTS)
-    ]
+REFERENCE_TIMEOUT_S = 600  # all requests and its start-up
+
+# One request alone, the single-request anchor: about 10 s of speech from a 5.3 s reference.
+ANCHOR = Request(
+    "basic_ref_en.wav",
+    5.3,
+    EN,
+    "The weather is lovely today, so let us take a long walk in the park and watch the boats.",
+)
 
 
-async def burst(sched: Scheduler, refs: list[Path], c: int, opts: dict[str, Any]) -> dict[str, Any]:
+def workload(count: int, text_repeat: int) -> list[Request]:
+    """The first ``count`` requests of the mixed set (request i is sent with seed i)."""
+    out = []
+    for i in range(count):
+        base = REQUESTS[i % len(REQUESTS)]
+        text = " ".join([base.text] * (1 + i % text_repeat))
+        out.append(Request(base.ref, base.ref_seconds, base.ref_text, text))
+    return out
+
+
+def prepare_refs(work: Path, requests: list[Request]) -> list[Path]:
+    """Each distinct reference cut once; the clip of each request."""
+    clips: dict[tuple[str, float], Path] = {}
+    for r in requests:
+        if (r.ref, r.ref_seconds) not in clips:
+            dst = work / f"ref{len(clips)}.wav"
+            clips[(r.ref, r.ref_seconds)] = clip_reference(FIXTURES / r.ref, dst, r.ref_seconds)
+    return [clips[(r.ref, r.ref_seconds)] for r in requests]
+
+
+async def burst(
+    sched: Scheduler, work: list[Request], refs: list[Path], c: int, opts: dict[str, Any]
+) -> dict[str, Any]:
     async def one(i: int) -> tuple[float, float, float]:
         started = time.perf_counter()
         first, samples = None, 0
-        async for part in sched.stream(
-            REQUESTS[i].text, refs[i], REQUESTS[i].ref_text, seed=i, **opts
-        ):
+        async for part in sched.stream(work[i].text, refs[i], work[i].ref_text, seed=i, **opts):
             first = first or time.perf_counter() - started
             samples += len(part)
         return time.perf_counter() - started, first or 0.0, samples / 24000
@@ -108,13 +138,13 @@ async def burst(sched: Scheduler, refs: list[Path], c: int, opts: dict[str, Any]
 
 
 def serial_each(
-    engine: Engine, refs: list[Path], count: int, opts: dict[str, Any]
+    engine: Engine, work: list[Request], refs: list[Path], opts: dict[str, Any]
 ) -> tuple[list[float], list[float]]:
-    """Wall seconds and audio seconds of each of the first ``count`` requests served alone."""
+    """Wall seconds and audio seconds of each request served alone."""
     times, audio = [], []
-    for i in range(count):
+    for i, request in enumerate(work):
         started = time.perf_counter()
-        result = engine.synthesize(REQUESTS[i].text, refs[i], REQUESTS[i].ref_text, seed=i, **opts)
+        result = engine.synthesize(request.text, refs[i], request.ref_text, seed=i, **opts)
         times.append(time.perf_counter() - started)
         audio.append(result.duration)
     return times, audio
@@ -138,28 +168,49 @@ def summarize(
 
 
 def reference_each(
-    files: dict[str, Any], refs: list[Path], count: int, steps: int, threads: int
-) -> list[float]:
-    """Seconds the reference's ``infer_process`` takes for each of the first ``count``
-    requests (model loading and its reference clean-up excluded)."""
-    times = []
-    for i in range(count):
+    files: dict[str, Any],
+    work: list[Request],
+    refs: list[Path],
+    steps: int,
+    threads: int,
+    device: torch.device,
+) -> tuple[list[float], list[float]]:
+    """Seconds the reference's ``infer_process`` takes for each request, and the seconds of
+    audio it makes (model loading and its reference clean-up excluded); empty without it."""
+    try:
         out = run_reference(
             files,
-            ref_audio=refs[i],
-            ref_text=REQUESTS[i].ref_text,
-            gen_text=REQUESTS[i].text,
+            mode="many",
+            timeout=REFERENCE_TIMEOUT_S,
+            requests=[
+                {"ref_audio": refs[i], "ref_text": r.ref_text, "gen_text": r.text, "seed": i}
+                for i, r in enumerate(work)
+            ],
             nfe_steps=[steps],
-            repeats=1,
-            warmup=0,
-            seed=i,
             threads=threads,
-            preprocess_ref=True,
+            device=device.type,
+            lean=device.type == "cuda",
         )
-        if out is None:
-            return []
-        times.append(out["results"][0]["times_s"][0])
-    return times
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"the reference was not timed: {exc}", file=sys.stderr)
+        return [], []
+    if out is None:
+        return [], []
+    return list(out["request_times_s"]), list(out["audio_seconds"])
+
+
+def time_anchor(
+    engine: Engine, ref: Path, opts: dict[str, Any], repeats: int = 5
+) -> dict[str, Any]:
+    """Median wall seconds of :data:`ANCHOR` served alone, and its RTF."""
+    times, audio = [], 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = engine.synthesize(ANCHOR.text, ref, ANCHOR.ref_text, seed=0, **opts)
+        times.append(time.perf_counter() - started)
+        audio = result.duration
+    wall = statistics.median(times)
+    return {"wall_s": wall, "audio_s": audio, "rtf": wall / audio}
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -176,7 +227,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--text-repeat", type=int, default=1, help="say texts up to K times")
     parser.add_argument("--reference", action="store_true", help="also time the reference")
+    parser.add_argument("--anchor", action="store_true", help="also time one 10 s request")
     parser.add_argument(
         "--batch-frames", type=int, default=None, help="frame budget (default: the device's)"
     )
@@ -185,55 +238,81 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     opts = {"nfe_steps": args.steps}
     rows = []
+    anchor: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        files = make_weights(work, args.preset)
-        refs = prepare_refs(work)
+        tmp_dir = Path(tmp)
+        files = make_weights(tmp_dir, args.preset)
+        work = workload(max(args.concurrency), args.text_repeat)
+        refs = prepare_refs(tmp_dir, [*work, ANCHOR])
         engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
         if args.batch_frames:
             engine.max_batch_frames = args.batch_frames
         sched = Scheduler(engine)
-        asyncio.run(burst(sched, refs, 1, opts))  # warm-up
-        most = max(args.concurrency)
-        alone, audio = serial_each(engine, refs, most, opts)
-        ref_times = (
-            reference_each(files, refs, most, args.steps, args.threads) if args.reference else []
-        )
+        asyncio.run(burst(sched, work, refs, 1, opts))  # warm-up
+        alone, audio = serial_each(engine, work, refs, opts)
+        if args.anchor:
+            anchor = time_anchor(engine, refs[-1], opts)
         for c in args.concurrency:
-            batched = asyncio.run(burst(sched, refs, c, opts))
+            if engine.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(engine.device)
+            batched = asyncio.run(burst(sched, work, refs, c, opts))
             # c requests arriving together, served one after another: each waits for those before
             one_by_one = summarize(sum(alone[:c]), list(accumulate(alone[:c])), audio[:c], None)
-            ref_s = sum(ref_times[:c]) if ref_times else None
             rows.append(
                 {
                     "concurrency": c,
                     "batched": batched,
                     "serial": one_by_one,
-                    "reference_serial_wall_s": ref_s,
+                    "reference_serial_wall_s": None,
+                    "reference_audio_s": None,
                     "peak_memory_mb": peak_memory_mb(engine.device),
                 }
             )
         sched.close()
+        report(args, engine, rows, anchor)  # before the reference, which may fail or hang
+        if args.reference:
+            ref_times, ref_audio = reference_each(
+                files, [*work, ANCHOR], refs, args.steps, args.threads, engine.device
+            )
+            if ref_times:
+                for row in rows:
+                    c = row["concurrency"]
+                    row["reference_serial_wall_s"] = sum(ref_times[:c])
+                    row["reference_audio_s"] = sum(ref_audio[:c])
+                if args.anchor:
+                    anchor["reference_wall_s"] = ref_times[-1]
+                    anchor["reference_rtf"] = ref_times[-1] / ref_audio[-1]
+                report(args, engine, rows, anchor)
+
+
+def report(
+    args: argparse.Namespace, engine: Engine, rows: list[dict[str, Any]], anchor: dict[str, Any]
+) -> None:
     print(
         f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, "
-        f"frame budget {engine.max_batch_frames}"
+        f"frame budget {engine.max_batch_frames}, text repeat {args.text_repeat}"
     )
     print(
-        f"{'c':>3} {'batched audio/s':>16} {'RTF':>6} {'p50 s':>7} {'p95 s':>7} {'TTFA s':>7} "
-        f"{'serial audio/s':>15} {'ref audio/s':>12} {'vs serial':>9} {'vs ref':>7}"
+        f"{'c':>3} {'batched audio/s':>16} {'RTF':>7} {'p50 s':>7} {'p95 s':>7} {'TTFA s':>7} "
+        f"{'serial audio/s':>15} {'ref audio/s':>12} {'vs serial':>9} {'vs ref':>7} {'peak MB':>8}"
     )
     for r in rows:
         b, s = r["batched"], r["serial"]
         ref_rate = (
-            b["audio_s"] / r["reference_serial_wall_s"] if r["reference_serial_wall_s"] else None
+            r["reference_audio_s"] / r["reference_serial_wall_s"]
+            if r["reference_serial_wall_s"]
+            else None
         )
         print(
-            f"{r['concurrency']:>3} {b['audio_per_wall_s']:>16.3f} {b['rtf']:>6.2f} "
+            f"{r['concurrency']:>3} {b['audio_per_wall_s']:>16.3f} {b['rtf']:>7.4f} "
             f"{b['p50_latency_s']:>7.2f} {b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>7.2f} "
             f"{s['audio_per_wall_s']:>15.3f} {ref_rate or float('nan'):>12.3f} "
             f"{b['audio_per_wall_s'] / s['audio_per_wall_s']:>8.2f}x "
-            f"{(b['audio_per_wall_s'] / ref_rate) if ref_rate else float('nan'):>6.2f}x"
+            f"{(b['audio_per_wall_s'] / ref_rate) if ref_rate else float('nan'):>6.2f}x "
+            f"{r['peak_memory_mb']:>8.0f}"
         )
+    if anchor:
+        print(f"one request alone: {anchor}")
     write_json(
         args.out,
         {
@@ -243,6 +322,8 @@ def main() -> None:
             "device": str(engine.device),
             "dtype": str(engine.dtype),
             "max_batch_frames": engine.max_batch_frames,
+            "text_repeat": args.text_repeat,
+            "anchor": anchor,
             "rows": rows,
         },
     )

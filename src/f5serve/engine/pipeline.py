@@ -328,6 +328,17 @@ class Engine:
     ) -> list[np.ndarray]:
         """Sample and vocode ``items`` (chunks of one reference); waveforms in input order."""
         timings = timings if timings is not None else Timings()
+        mels = self.sample_items(items, timings)
+        started = time.perf_counter()
+        waves = self.vocode_items([(ref, mel) for mel in mels])
+        timings.vocoder += time.perf_counter() - started
+        return waves
+
+    def sample_items(
+        self, items: list[FlowItem], timings: Timings | None = None
+    ) -> list[torch.Tensor]:
+        """Run the flow steps of ``items`` in batches under the frame budget; the sampled mels
+        (reference part included) in input order."""
         batcher = FlowBatcher(self.model)
         pending = list(items)
         mels: dict[int, torch.Tensor] = {}
@@ -339,11 +350,9 @@ class Engine:
                 batcher.add(pending.pop(0))
             for item in batcher.step():
                 mels[id(item)] = item.result()
-            timings.sampling += time.perf_counter() - started
-        started = time.perf_counter()
-        waves = self.vocode_items([(ref, mels[id(item)]) for item in items])
-        timings.vocoder += time.perf_counter() - started
-        return waves
+            if timings is not None:
+                timings.sampling += time.perf_counter() - started
+        return [mels[id(item)] for item in items]
 
     def vocode_items(self, items: list[tuple[Reference, torch.Tensor]]) -> list[np.ndarray]:
         """Vocode the generated part of sampled mels (one backbone batch) and restore each

@@ -1,0 +1,131 @@
+"""Reduced precision and batching on a GPU, measured against float64.
+
+    python -m bench.precision [--preset F5TTS_v1_Base] [--steps 16] [--device cuda] [--trials 3]
+
+Each trial draws fresh seeds and sends the same chunks (references and texts of
+``bench.throughput``'s mixed set) through engines that differ only in the DiT's dtype: float64
+(the yardstick), float32, bfloat16 and float16. It reports ‖mel − mel64‖ / ‖mel64‖ for the
+sampled mels and the same for the vocoded audio. Then, per dtype, each chunk sampled alone is
+compared with the same chunk sampled in one batch with all the others (padding must not leak).
+Random weights in the official layout. Prints a table and writes
+``bench/results/precision.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.common import ROOT, machine, make_weights, write_json
+from bench.throughput import prepare_refs, workload
+from f5serve import Engine, SynthesisOptions
+from f5serve.engine.pipeline import Reference
+
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
+    x, ref = x.double().cpu(), ref.double().cpu()
+    if not torch.isfinite(x).all():
+        return float("nan")
+    return float(torch.linalg.vector_norm(x - ref) / torch.linalg.vector_norm(ref))
+
+
+def chunks(
+    engine: Engine, refs: list[Reference], texts: list[str], seeds: list[int], steps: int
+) -> list[Any]:
+    opts = SynthesisOptions(nfe_steps=steps)
+    return [
+        engine.make_item(ref, text, seed, opts)
+        for ref, text, seed in zip(refs, texts, seeds, strict=True)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="F5TTS_v1_Base")
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--count", type=int, default=4, help="chunks per trial")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/precision.json")
+    args = parser.parse_args()
+    draw = random.SystemRandom()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_weights(Path(tmp), args.preset)
+        base = Engine.from_files(**files, device=args.device, dtype="float32")
+        engines = {
+            name: Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
+            for name, dtype in DTYPES.items()
+        }
+        work = workload(args.count, 1)
+        paths = prepare_refs(Path(tmp), work)
+        texts = [r.text for r in work]
+        refs = [base.prepare_reference(p, r.ref_text) for p, r in zip(paths, work, strict=True)]
+        trials = []
+        for _ in range(args.trials):
+            seeds = [draw.randrange(2**31) for _ in work]
+            mels = {
+                name: e.sample_items(chunks(e, refs, texts, seeds, args.steps))
+                for name, e in engines.items()
+            }
+            audio = {
+                name: base.vocode_items(list(zip(refs, m, strict=True))) for name, m in mels.items()
+            }
+            row: dict[str, Any] = {"seeds": seeds}
+            for name in DTYPES:
+                row[f"mel_vs_float64_{name}"] = max(
+                    rel(m, r) for m, r in zip(mels[name], mels["float64"], strict=True)
+                )
+                row[f"audio_vs_float64_{name}"] = max(
+                    rel(torch.from_numpy(a), torch.from_numpy(r))
+                    for a, r in zip(audio[name], audio["float64"], strict=True)
+                )
+                # the batch above held all chunks: now each one alone
+                alone = [
+                    engines[name].sample_items(chunks(engines[name], [ref], [t], [s], args.steps))[
+                        0
+                    ]
+                    for ref, t, s in zip(refs, texts, seeds, strict=True)
+                ]
+                row[f"alone_vs_batched_{name}"] = max(
+                    rel(a, b) for a, b in zip(alone, mels[name], strict=True)
+                )
+            trials.append(row)
+    print(f"{args.preset}, {args.steps} steps, {base.device}, {args.count} chunks a trial")
+    print(f"{'dtype':>9} {'mel vs f64':>11} {'audio vs f64':>13} {'alone vs batched':>17}")
+    for name in DTYPES:
+        worst = {
+            k: max(t[f"{k}_{name}"] for t in trials)
+            for k in ("mel_vs_float64", "audio_vs_float64", "alone_vs_batched")
+        }
+        print(
+            f"{name:>9} {worst['mel_vs_float64']:>11.2e} {worst['audio_vs_float64']:>13.2e} "
+            f"{worst['alone_vs_batched']:>17.2e}"
+        )
+    write_json(
+        args.out,
+        {
+            "machine": machine(),
+            "preset": args.preset,
+            "steps": args.steps,
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "trials": trials,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
