@@ -7,7 +7,8 @@
 # (f5-tts, x-transformers, einx, loguru, frozendict, torch-einops-utils, vocos, pydub) in .whl/.
 # Then run `bash bench/device_run.sh` there; logs and JSON land in $OUT (default bench/results).
 #
-# PRESET, DEVICE, DTYPE, STEPS_A, STEPS_B and CONC override the defaults (a dry run on the CPU:
+# STAGES picks the stages (default: all, in the order below). PRESET, DEVICE, DTYPE, STEPS_A,
+# STEPS_B and CONC override the defaults (a dry run on the CPU:
 # PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" NO_REFERENCE=1 bash bench/device_run.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +19,7 @@ DTYPE=${DTYPE:-bfloat16}
 STEPS_A=${STEPS_A:-16}
 STEPS_B=${STEPS_B:-32}
 CONC=${CONC:-1 4 16 64}
+STAGES=${STAGES:-precision throughput_a throughput_b profile_gpu}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -37,6 +39,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --f
 stage() {  # name, seconds, command...
     local name=$1 limit=$2
     shift 2
+    [[ " $STAGES " == *" $name "* ]] || return 0
     echo "=== $name"
     local started=$SECONDS
     timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v -e '^wrote ' -e Warning
@@ -53,3 +56,5 @@ stage throughput_a 240 "$PY" -m bench.throughput --preset "$PRESET" --device "$D
 stage throughput_b 150 "$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" \
     --dtype "$DTYPE" --steps "$STEPS_B" --concurrency $CONC --text-repeat 3 --anchor \
     --out "$OUT/throughput_${STEPS_B}.json"
+stage profile_gpu 120 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
+    --dtype "$DTYPE" --steps "$STEPS_A" --out "$OUT/profile_gpu.txt"

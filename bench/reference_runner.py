@@ -475,9 +475,15 @@ def _lean_imports() -> None:
                 raise AttributeError(name)
             return type(name, (), {})
 
-    for name in ("wandb", "datasets", "ema_pytorch", "librosa", "librosa.filters", "encodec"):
-        if importlib.util.find_spec(name.split(".")[0]) is None:
-            sys.modules[name] = _Placeholder(name)
+    missing = [
+        name
+        for name in ("wandb", "datasets", "ema_pytorch", "librosa", "encodec")
+        if importlib.util.find_spec(name) is None
+    ]
+    for name in missing:
+        sys.modules[name] = _Placeholder(name)
+    if "librosa" in missing:
+        sys.modules["librosa.filters"] = _Placeholder("librosa.filters")
     if importlib.util.find_spec("torchcodec") is None:
         import soundfile as sf
         import torch

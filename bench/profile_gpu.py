@@ -1,0 +1,68 @@
+"""Where a burst's time goes on a GPU: torch.profiler over ``bench.throughput``'s workload.
+
+    python -m bench.profile_gpu [--preset F5TTS_v1_Base] [--steps 16] [--concurrency 1 16]
+
+For each concurrency: wall seconds of the burst, the summed time of GPU kernels (busy fraction
+= kernels / wall; far under 1 means the GPU waits for Python and launches), the number of
+kernel launches, and the operators that take most GPU time. Writes the tables to
+``bench/results/profile_gpu.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from bench.common import ROOT, make_weights
+from bench.throughput import ANCHOR, burst, prepare_refs, workload
+from f5serve import Engine
+from f5serve.engine.scheduler import Scheduler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="F5TTS_v1_Base")
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/profile_gpu.txt")
+    args = parser.parse_args()
+    opts = {"nfe_steps": args.steps}
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_weights(Path(tmp), args.preset)
+        work = workload(max(args.concurrency), 3)
+        refs = prepare_refs(Path(tmp), [*work, ANCHOR])
+        engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
+        sched = Scheduler(engine)
+        for c in args.concurrency:
+            asyncio.run(burst(sched, work, refs, c, opts))  # warm-up at this size
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                started = time.perf_counter()
+                asyncio.run(burst(sched, work, refs, c, opts))
+                if engine.device.type == "cuda":
+                    torch.cuda.synchronize()
+                wall = time.perf_counter() - started
+            kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+            busy = sum(e.device_time for e in kernels) / 1e6
+            lines.append(
+                f"c={c}: wall {wall:.3f} s, GPU kernels {busy:.3f} s "
+                f"(busy {busy / wall:.0%}), {len(kernels)} kernel launches"
+            )
+            lines.append(prof.key_averages().table(sort_by="self_device_time_total", row_limit=18))
+        sched.close()
+    text = "\n".join(lines)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
