@@ -466,10 +466,16 @@ def _lean_imports() -> None:
     one becomes an empty placeholder. Without torchcodec, torchaudio 2.9+ cannot load files:
     ``torchaudio.load`` then reads with soundfile (same samples, channels first).
     """
+    import importlib.machinery
     import importlib.util
     import types
 
     class _Placeholder(types.ModuleType):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            # a spec, so that find_spec (transformers probes for librosa) answers, not raises
+            self.__spec__ = importlib.machinery.ModuleSpec(name, None)
+
         def __getattr__(self, name: str) -> Any:
             if name.startswith("__"):
                 raise AttributeError(name)
@@ -499,6 +505,9 @@ def _lean_imports() -> None:
 def many(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("lean"):
         _lean_imports()
+    import tempfile
+
+    import soundfile as sf
     import torch
 
     with contextlib.redirect_stdout(sys.stderr):
@@ -528,10 +537,16 @@ def many(spec: dict[str, Any]) -> dict[str, Any]:
     dtype = str(next(model.parameters()).dtype)
 
     def run(request: dict[str, Any]) -> tuple[float, float]:
+        # 16-bit PCM, which pydub reads without ffmpeg (none on a bare GPU image)
+        wave16, sr16 = sf.read(str(request["ref_audio"]), dtype="float32")
+        with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as pcm:
+            sf.write(pcm.name, wave16, sr16, subtype="PCM_16")
         with contextlib.redirect_stdout(sys.stderr):
             ref_file, ref_text = ui.preprocess_ref_audio_text(
-                request["ref_audio"], request["ref_text"], show_info=_log
+                pcm.name, request["ref_text"], show_info=_log
             )
+        os.unlink(pcm.name)
+        with contextlib.redirect_stdout(sys.stderr):
             seed_everything(int(request.get("seed", 0)))
             if device != "cpu":
                 torch.cuda.synchronize()
@@ -549,8 +564,7 @@ def many(spec: dict[str, Any]) -> dict[str, Any]:
                 device=device,
             )
             seconds = time.perf_counter() - started
-        with contextlib.suppress(OSError):
-            os.unlink(ref_file)
+        # ref_file stays: preprocess_ref_audio_text hands it out again for the same audio
         return seconds, len(wave) / sr
 
     requests = list(spec["requests"])
