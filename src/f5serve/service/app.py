@@ -51,19 +51,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if imported:
         log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
     if services.settings.preload:
-        await asyncio.to_thread(_preload, services)
+        await asyncio.to_thread(services.preload)
     await services.worker.start(run_jobs=services.settings.run_worker)
     try:
         yield
     finally:
         await services.close()
-
-
-def _preload(services: Services) -> None:
-    name = services.registry.catalog.default_name
-    log.info("loading the default model %s", name)
-    services.registry.engine(name)
-    services.registry.router.warm_up()
 
 
 async def _observe(

@@ -95,6 +95,13 @@ class Services:
         checks["model"] = "ok" if loaded or not self.settings.preload else "loading"
         return checks
 
+    def preload(self) -> None:
+        """Load the default model and warm up the language detector (blocking)."""
+        name = self.registry.catalog.default_name
+        log.info("loading the default model %s", name)
+        self.registry.engine(name)
+        self.registry.router.warm_up()
+
     def queue_depths(self) -> dict[str, float]:
         return {"sync": self.models.queue_depth(), "jobs": float(self.queue.depth())}
 
@@ -107,7 +114,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Open the database and storage and set up the registry, library, store and worker."""
     sessions = open_database(settings.database_url)
-    storage = open_storage(settings.storage_url)
+    storage = open_storage(settings.storage_url, **settings.storage_options())
     catalog = load_catalog(settings.models_file)
     if settings.default_model is not None:
         catalog.get(settings.default_model)  # NotFound names the known models

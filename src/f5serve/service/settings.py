@@ -7,8 +7,9 @@ and never imported as a global.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1_000_000
@@ -19,7 +20,11 @@ class Settings(BaseSettings):
     environment (lists as comma-separated values)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="F5SERVE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="F5SERVE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,  # storage_url=... works beside its environment aliases
     )
 
     # network
@@ -35,7 +40,25 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the job and voice database (sqlite:/// or postgresql://).",
     )
     storage_url: str = Field(
-        default="./f5serve-data/storage", description="Directory (or s3://bucket/prefix) for audio."
+        default="./f5serve-data/storage",
+        description="Directory (or s3://bucket/prefix) for audio (env also F5SERVE_STORAGE).",
+        validation_alias=AliasChoices("F5SERVE_STORAGE_URL", "F5SERVE_STORAGE"),
+    )
+    storage_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint of a non-AWS service (default: AWS_ENDPOINT_URL_S3/_URL, or AWS).",
+    )
+    storage_region: str | None = Field(
+        default=None, description="S3 region (default: AWS_REGION/AWS_DEFAULT_REGION, us-east-1)."
+    )
+    storage_access_key_id: str | None = Field(
+        default=None, description="S3 access key id (default: AWS_ACCESS_KEY_ID or boto3's chain)."
+    )
+    storage_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key (default: AWS_SECRET_ACCESS_KEY or boto3's chain)."
+    )
+    storage_url_expires: int = Field(
+        default=3600, description="Lifetime in seconds of presigned download URLs (S3; ≤ 7 days)."
     )
     voices_dir: Path | None = Field(
         default=Path("./sample"),
@@ -89,10 +112,33 @@ class Settings(BaseSettings):
     run_worker: bool = Field(default=True, description="Run the job worker in the API process.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
-    @field_validator("voices_dir", "models_file", "cache_dir", mode="before")
+    @field_validator(
+        "voices_dir",
+        "models_file",
+        "cache_dir",
+        "storage_endpoint_url",
+        "storage_region",
+        "storage_access_key_id",
+        "storage_secret_access_key",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    def storage_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~f5serve.service.storage.open_storage` for the S3
+        backend (what is unset here comes from the AWS variables)."""
+        secret = self.storage_secret_access_key
+        given = {
+            "endpoint_url": self.storage_endpoint_url,
+            "region": self.storage_region,
+            "access_key_id": self.storage_access_key_id,
+            "secret_access_key": secret.get_secret_value() if secret is not None else None,
+        }
+        return {k: v for k, v in given.items() if v is not None} | {
+            "presign_expires": self.storage_url_expires
+        }
 
     @property
     def api_key_set(self) -> frozenset[str]:

@@ -195,7 +195,10 @@ class VoiceLibrary:
         """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
         never anything outside the voices directory."""
         if self.voices_dir is None:
-            raise NotFound("ref_name needs a voices directory (F5SERVE_VOICES_DIR)")
+            raise NotFound(
+                "ref_name needs a voices directory (F5SERVE_VOICES_DIR)",
+                details={"ref_name": ref_name},
+            )
         path = PurePosixPath(ref_name.replace("\\", "/"))
         parts = path.parts
         if parts and parts[0] == self.voices_dir.name:

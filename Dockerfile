@@ -1,0 +1,24 @@
+# GPU image of the RunPod serverless worker: python -m f5serve.runpod (docs/deploy-runpod.md).
+#   docker build -t f5serve-runpod .
+#   docker build --build-arg MODEL= -t f5serve-runpod .   # no model baked in (downloaded at start)
+# The base image brings CUDA and PyTorch; f5serve needs torch>=2.2, so pip keeps that build.
+FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HF_HOME=/app/hf-cache
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install ".[runpod,s3]"
+
+# Bake the default model (and its vocoder) into the image, so a cold start does not download it.
+ARG MODEL=f5tts-v1-base
+RUN if [ -n "$MODEL" ]; then f5serve models pull "$MODEL"; fi
+
+# Voices: <name>.wav + <name>.txt in /app/sample (F5SERVE_VOICES_DIR), from a derived image
+# (COPY sample ./sample) or a network volume mounted there.
+RUN mkdir -p /app/sample
+
+CMD ["python", "-m", "f5serve.runpod"]
