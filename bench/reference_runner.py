@@ -269,6 +269,25 @@ def clip_wav(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _load_vocoder(ui: Any, spec: dict[str, Any], device: str) -> Any:
+    """The Vocos of ``spec["vocoder_dir"]``, loaded by the reference."""
+    return ui.load_vocoder("vocos", is_local=True, local_path=spec["vocoder_dir"], device=device)
+
+
+def _load_model(ui: Any, dit: Any, spec: dict[str, Any], arch: dict[str, Any], device: str) -> Any:
+    """The checkpoint of ``spec`` as the reference's CFM(DiT), loaded as load_model does."""
+    return ui.load_model(
+        dit,
+        arch,
+        spec["checkpoint"],
+        mel_spec_type="vocos",
+        vocab_file=spec["vocab"],
+        ode_method="euler",
+        use_ema=True,
+        device=device,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # bench
 # --------------------------------------------------------------------------------------------
@@ -314,20 +333,9 @@ def bench(spec: dict[str, Any]) -> dict[str, Any]:
 
     with contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
-        vocoder = ui.load_vocoder(
-            "vocos", is_local=True, local_path=spec["vocoder_dir"], device=device
-        )
+        vocoder = _load_vocoder(ui, spec, device)
         t1 = time.perf_counter()
-        model = ui.load_model(
-            DiT,
-            arch,
-            spec["checkpoint"],
-            mel_spec_type="vocos",
-            vocab_file=spec["vocab"],
-            ode_method="euler",
-            use_ema=True,
-            device=device,
-        )
+        model = _load_model(ui, DiT, spec, arch, device)
         t2 = time.perf_counter()
         model = model.to(torch.float32).eval()
         vocoder = vocoder.to(torch.float32).eval()
@@ -521,19 +529,8 @@ def many(spec: dict[str, Any]) -> dict[str, Any]:
     arch.pop("text_num_embeds", None)
     arch.pop("mel_dim", None)
     with contextlib.redirect_stdout(sys.stderr):
-        vocoder = ui.load_vocoder(
-            "vocos", is_local=True, local_path=spec["vocoder_dir"], device=device
-        )
-        model = ui.load_model(
-            DiT,
-            arch,
-            spec["checkpoint"],
-            mel_spec_type="vocos",
-            vocab_file=spec["vocab"],
-            ode_method="euler",
-            use_ema=True,
-            device=device,
-        ).eval()
+        vocoder = _load_vocoder(ui, spec, device)
+        model = _load_model(ui, DiT, spec, arch, device).eval()
     dtype = str(next(model.parameters()).dtype)
 
     def run(request: dict[str, Any]) -> tuple[float, float]:
