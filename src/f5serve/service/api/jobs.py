@@ -41,7 +41,9 @@ async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     queued = services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
-    job, created = services.jobs.create(body.job_id or uuid.uuid4().hex, speech)
+    job, created = await asyncio.to_thread(
+        services.jobs.create, body.job_id or uuid.uuid4().hex, speech
+    )
     if created:
         await services.queue.put(job.id)
     status = job_status(services, job)
@@ -58,20 +60,20 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    page = services.jobs.page(status, limit, offset)
+    page = await asyncio.to_thread(services.jobs.page, status, limit, offset)
     jobs = [job_status(services, row) for row in page.jobs]
     return JobList(jobs=jobs, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Status, progress and result of a job", responses=ERRORS)
 async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
-    return job_status(services, services.jobs.get(job_id))
+    return job_status(services, await asyncio.to_thread(services.jobs.get, job_id))
 
 
 @router.delete("/{job_id}", summary="Cancel a queued or running job", responses=ERRORS)
 async def cancel_job(job_id: str, services: ServicesDep) -> JobStatus:
-    before = services.jobs.get(job_id).status
-    row = services.jobs.cancel(job_id)
+    before = (await asyncio.to_thread(services.jobs.get, job_id)).status
+    row = await asyncio.to_thread(services.jobs.cancel, job_id)
     if row.status == "cancelled" and before != "cancelled":
         services.worker.cancel(job_id)
         services.metrics.jobs.labels("cancelled").inc()
@@ -89,7 +91,7 @@ async def job_audio(
     job_id: str,
     format: AudioFormat = "wav",
 ) -> Response:
-    job = services.jobs.get(job_id)
+    job = await asyncio.to_thread(services.jobs.get, job_id)
     if job.status == EXPIRED:
         raise Expired(f"the audio of job {job_id!r} has expired and was deleted")
     if job.status != SUCCEEDED or not job.result:

@@ -34,17 +34,20 @@ async def create_voice(
 
 @router.get("", summary="List voices")
 async def list_voices(services: ServicesDep) -> VoiceList:
-    return VoiceList(voices=[voice_view(v) for v in services.voices.all()])
+    rows = await asyncio.to_thread(services.voices.all)
+    return VoiceList(voices=[voice_view(v) for v in rows])
 
 
 @router.get("/{voice_id}", summary="A voice (by id or name)", responses=ERRORS)
 async def get_voice(voice_id: str, services: ServicesDep) -> Voice:
-    return voice_view(services.voices.get(voice_id))
+    return voice_view(await asyncio.to_thread(services.voices.get, voice_id))
 
 
 @router.patch("/{voice_id}", summary="Rename a voice or fix its transcript", responses=ERRORS)
 async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) -> Voice:
-    row = services.voices.update(voice_id, body.name, body.ref_text, body.language)
+    row = await asyncio.to_thread(
+        services.voices.update, voice_id, body.name, body.ref_text, body.language
+    )
     return voice_view(row)
 
 
