@@ -1,6 +1,8 @@
 """The database: SQLAlchemy tables of jobs and voices (SQLite by default, PostgreSQL by URL).
 
-Tables are created at start-up (``create_all``); there are no migrations yet (schema version 1).
+``postgresql://user:password@host/db`` (or ``postgres://``) uses the psycopg 3 driver, the
+``postgres`` extra. Tables are created at start-up (``create_all``); there are no migrations yet
+(schema version 1).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from f5serve.errors import ConfigError
 from f5serve.service.storage.base import StorageError
+
+PSYCOPG = "postgresql+psycopg"  # the driver of postgresql:// URLs
 
 
 def utcnow() -> datetime:
@@ -67,22 +73,56 @@ class VoiceRow(Base):
 
 
 def open_database(url: str) -> sessionmaker[Session]:
-    """Connect to ``url``, create the tables, and return a session factory."""
-    engine = _make_engine(url)
-    Base.metadata.create_all(engine)
+    """Connect to ``url``, create the tables, and return a session factory.
+
+    :class:`ConfigError` for a URL that cannot be used (or a missing driver),
+    :class:`StorageError` when the database cannot be reached."""
+    parsed = database_url(url)
+    engine = _make_engine(parsed)
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise StorageError(
+            f"cannot open the database {parsed.render_as_string(hide_password=True)}: {reason}"
+        ) from None
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _make_engine(url: str) -> Engine:
-    parsed = make_url(url)
+def database_url(url: str) -> URL:
+    """``url`` parsed, PostgreSQL URLs pointed at the psycopg 3 driver."""
+    if url.startswith("postgres://"):  # the scheme Heroku and others hand out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "the database URL is not valid: use sqlite:///path or postgresql://user@host/db"
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername=PSYCOPG)
+    return parsed
+
+
+def _make_engine(parsed: URL) -> Engine:
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except NoSuchModuleError:
+            raise ConfigError(
+                f"unknown database {parsed.drivername!r}: use sqlite:/// or postgresql://"
+            ) from None
+        except ImportError as exc:
+            hint = ": pip install 'f5serve[postgres]'" if parsed.drivername == PSYCOPG else ""
+            raise ConfigError(
+                f"the database driver of {parsed.drivername} ({exc.name}) is not installed{hint}"
+            ) from None
     if parsed.database and parsed.database != ":memory:":
         try:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the database folder for {url}: {exc}") from exc
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            raise StorageError(f"cannot create the database folder for {parsed}: {exc}") from exc
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
