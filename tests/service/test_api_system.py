@@ -157,6 +157,24 @@ def test_settings_come_from_the_environment_and_a_dotenv_file(
     assert defaults.default_model is None and defaults.host == "127.0.0.1"
 
 
+def test_the_frame_budget_setting_reaches_the_engines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("F5SERVE_MAX_BATCH_FRAMES", "4096")
+    fields = make_settings(tmp_path).model_dump(exclude={"max_batch_frames"})
+    settings = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    assert settings.max_batch_frames == 4096
+    with TestClient(create_app(settings)) as client:
+        engine = client.app.state.services.registry.engine("tiny")  # type: ignore[attr-defined]
+        assert engine.max_batch_frames == 4096
+        r = client.post("/v1/tts", json={"text": TEXT, "voice": "narrator"})
+        assert r.status_code == 200
+    default = make_settings(tmp_path, max_batch_frames=None)
+    with TestClient(create_app(default)) as client:
+        engine = client.app.state.services.registry.engine("tiny")  # type: ignore[attr-defined]
+        assert engine.max_batch_frames == 1  # the CPU's default: one chunk per forward
+
+
 def test_bugs_are_500_without_a_traceback(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,12 +52,14 @@ class ModelRegistry:
         memory_budget: int | Mapping[str, int] | None = None,
         max_models: int | None = None,
         idle_seconds: float | None = None,
+        max_batch_frames: int | None = None,
         loader: Callable[[str], Engine] | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.device = device
         self.dtype = dtype
+        self.max_batch_frames = max_batch_frames  # None: the device's default
         self.router = LanguageRouter(catalog)
         self.manager: ModelManager[Engine] = ModelManager(
             loader or self._load,
@@ -124,7 +126,7 @@ class ModelRegistry:
 
     def _load(self, name: str) -> Engine:
         files = self.files(name)
-        return Engine.from_files(
+        engine = Engine.from_files(
             files.checkpoint,
             files.vocab,
             files.arch,
@@ -132,3 +134,6 @@ class ModelRegistry:
             device=self.device,
             dtype=self.dtype,
         )
+        if self.max_batch_frames is not None:
+            engine.max_batch_frames = self.max_batch_frames
+        return engine

@@ -124,6 +124,7 @@ def build_services(settings: Settings) -> Services:
         ModelStore(settings.cache_dir, progress="log"),
         device=settings.device,
         dtype=settings.dtype,
+        max_batch_frames=settings.max_batch_frames,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         default=None, description="cpu, cuda, cuda:N or mps (default: best)."
     )
     dtype: str | None = Field(default=None, description="float32, float16 or bfloat16.")
+    max_batch_frames: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows × padded frames of one batched forward (default: 65536 on CUDA, "
+        "16384 on MPS, 1 on a CPU: one chunk at a time).",
+    )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
     # synthesis defaults
     nfe_steps: int = Field(default=32, description="Flow steps when a request gives none.")
