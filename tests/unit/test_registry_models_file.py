@@ -58,6 +58,15 @@ def test_models_file_parses_hub_uris_local_paths_and_inline_arch(tmp_path: Path)
     assert tiny.languages == ("de", "en")
 
 
+def test_the_example_models_file_makes_the_repository_tiny_model_the_default() -> None:
+    path = Path(__file__).parents[2] / "examples" / "tiny-models.toml"
+    catalog = load_catalog(path, {})
+    tiny = catalog.get("tiny")
+    assert catalog.default_name == "tiny"
+    for local in (tiny.checkpoint, tiny.vocab, tiny.vocoder):
+        assert isinstance(local, LocalPath) and local.path.exists(), local
+
+
 def test_catalogue_from_the_environment_adds_user_models_and_their_default(
     tmp_path: Path,
 ) -> None:
