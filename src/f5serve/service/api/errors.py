@@ -19,6 +19,10 @@ from f5serve.errors import BadRequest, F5ServeError, InvalidInput, Overloaded, T
 
 log = logging.getLogger(__name__)
 
+# Seconds a client should wait after a 503 that has no estimate of its own (a model that cannot
+# be loaded or downloaded right now, storage or a device that failed): never a bare 503.
+UNAVAILABLE_RETRY_AFTER = 30
+
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -37,10 +41,12 @@ def envelope(
 
 
 def error_response(exc: F5ServeError) -> JSONResponse:
-    """The response of one of our errors (with ``Retry-After`` where the client should wait)."""
+    """The response of one of our errors, with ``Retry-After`` on every 429 and 503."""
     headers = {}
     if isinstance(exc, (Overloaded, TooManyRequests)):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    elif exc.http_status == 503:
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     return envelope(exc.http_status, exc.to_dict(), headers)
 
 
