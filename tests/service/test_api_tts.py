@@ -57,6 +57,25 @@ def test_multipart_upload_variant(client: TestClient) -> None:
     assert_speech(r.content, "flac")
 
 
+def test_multipart_upload_takes_every_option_of_the_json_request(client: TestClient) -> None:
+    options = {"speed": 1.1, "nfe_steps": 3, "cfg_strength": 1.5, "sway_sampling_coef": -0.5}
+    options |= {"cross_fade": 0.05, "seed": 7, "response_format": "json", "audio_format": "flac"}
+    upload = client.post(
+        "/v1/tts/upload",
+        data={"text": TEXT, "ref_text": REF_TEXT, **{k: str(v) for k, v in options.items()}},
+        files={"ref_audio": ("ref.wav", REF_WAV.read_bytes(), "audio/wav")},
+    )
+    ref_audio = base64.b64encode(REF_WAV.read_bytes()).decode()
+    body = {"text": TEXT, "ref_text": REF_TEXT, "ref_audio": ref_audio, **options}
+    as_json = client.post("/v1/tts", json=body)
+    assert upload.status_code == 200 and as_json.status_code == 200, upload.text
+    a, b = upload.json(), as_json.json()
+    assert a["content_type"] == "audio/flac" and a["seed"] == 7
+    assert a["audio_base64"] == b["audio_base64"]  # the same options give the same audio
+    plain = client.post("/v1/tts", json={**body, "cfg_strength": 2.0})
+    assert plain.json()["audio_base64"] != a["audio_base64"]  # and the options were applied
+
+
 def test_remove_silence_keeps_speech(client: TestClient) -> None:
     r = client.post("/v1/tts", json={"text": TEXT, **VOICE, "remove_silence": True})
     assert r.status_code == 200

@@ -53,10 +53,15 @@ async def tts_upload(
     model: Annotated[str | None, Form()] = None,
     speed: Annotated[float, Form()] = 1.0,
     nfe_steps: Annotated[int | None, Form()] = None,
+    cfg_strength: Annotated[float | None, Form()] = None,
+    sway_sampling_coef: Annotated[float | None, Form()] = None,
+    cross_fade: Annotated[float | None, Form()] = None,
     seed: Annotated[int | None, Form()] = None,
     remove_silence: Annotated[bool, Form()] = False,
     response_format: Annotated[str, Form()] = "wav",
+    audio_format: Annotated[str | None, Form()] = None,
 ) -> Response:
+    """The fields of ``POST /v1/tts`` as form fields (those left out take its defaults)."""
     fields = {
         "text": text,
         "ref_text": ref_text,
@@ -64,9 +69,13 @@ async def tts_upload(
         "model": model,
         "speed": speed,
         "nfe_steps": nfe_steps,
+        "cfg_strength": cfg_strength,
+        "sway_sampling_coef": sway_sampling_coef,
+        "cross_fade": cross_fade,
         "seed": seed,
         "remove_silence": remove_silence,
         "response_format": response_format,
+        "audio_format": audio_format,
     }
     body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     check_text(body.text, services.settings.max_text_chars)
