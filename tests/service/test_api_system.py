@@ -58,7 +58,12 @@ def test_models_lists_the_catalogue_with_the_loaded_default(client: TestClient) 
     assert body["object"] == "list"
     tiny = next(m for m in body["data"] if m["id"] == "tiny")
     assert tiny["default"] and tiny["loaded"] and tiny["languages"] == ["en", "zh"]
-    assert any(m["id"] == "f5tts-v1-base" and not m["loaded"] for m in body["data"])
+    assert tiny["device"] == "cpu" and tiny["bytes"] > 0  # what the manager measured
+    services = client.app.state.services  # type: ignore[attr-defined]
+    loaded = {m.name: m for m in services.registry.manager.loaded()}
+    assert tiny["bytes"] == loaded["tiny"].bytes
+    base = next(m for m in body["data"] if m["id"] == "f5tts-v1-base")
+    assert not base["loaded"] and base["device"] is None and base["bytes"] is None
 
 
 def test_metrics_count_requests_and_report_rtf_queue_and_models(client: TestClient) -> None:

@@ -5,7 +5,8 @@ it asks a *loader* for a model by name, measures its bytes, and keeps the most r
 within a per-device byte budget and a model-count limit. Pinned models (the default) are never
 evicted; models in use (``with manager.use(name)``) are not evicted either. Concurrent requests for
 a model that is not loaded yet wait for one load (a lock per model); other models stay available
-meanwhile. Every method is thread-safe.
+meanwhile. Every method is thread-safe. Whoever keeps something tied to a loaded model (a
+scheduler, a cache) registers :meth:`on_unload` so that eviction really frees the memory.
 """
 
 from __future__ import annotations
@@ -115,6 +116,23 @@ class ModelManager(Generic[M]):
         self._load_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
+        self._unload_listeners: list[Callable[[str, M], None]] = []
+
+    # ----------------------------------------------------------------- limits
+    @property
+    def memory_budget(self) -> int | Mapping[str, int] | None:
+        """The byte budget: one number for every device, per device, or None (unlimited)."""
+        return self._budget
+
+    @property
+    def max_models(self) -> int | None:
+        """The most models loaded at once, or None (unlimited)."""
+        return self._max_models
+
+    @property
+    def reaping(self) -> bool:
+        """True while the idle reaper thread runs (see :meth:`start_reaper`)."""
+        return self._reaper is not None and self._reaper.is_alive()
 
     # ----------------------------------------------------------------- public API
     def get(self, name: str) -> M:
@@ -143,6 +161,13 @@ class ModelManager(Generic[M]):
         """Let ``name`` be evicted again."""
         with self._lock:
             self._pinned.discard(name)
+
+    def on_unload(self, listener: Callable[[str, M], None]) -> None:
+        """Call ``listener(name, model)`` whenever a model is evicted, unloaded or closed, so
+        that the caller drops what it keeps for that model (on the thread that unloads it, after
+        the model left the manager; a failing listener is logged and the others still run)."""
+        with self._lock:
+            self._unload_listeners.append(listener)
 
     def unload(self, name: str) -> bool:
         """Drop ``name`` now (even if pinned or in use); False if it was not loaded."""
@@ -323,6 +348,13 @@ class ModelManager(Generic[M]):
 
     def _release(self, name: str, entry: _Entry[M], why: str) -> None:
         log.info("unloaded model %s from %s (%s)", name, entry.device, why)
+        with self._lock:
+            listeners = list(self._unload_listeners)
+        for listener in listeners:
+            try:
+                listener(name, entry.model)
+            except Exception:  # one listener's bug must not keep the model (or others) around
+                log.exception("unload listener failed for model %s", name)
         del entry.model
         if entry.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()

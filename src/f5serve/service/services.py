@@ -106,9 +106,10 @@ class Services:
         return {"sync": self.models.queue_depth(), "jobs": float(self.queue.depth())}
 
     async def close(self) -> None:
+        """Stop the job worker, the schedulers and the idle reaper; unload the models."""
         await self.worker.stop()
         self.models.close()
-        self.registry.manager.close()
+        await asyncio.to_thread(self.registry.manager.close)  # joins the reaper thread
 
 
 def build_services(settings: Settings) -> Services:
@@ -124,6 +125,9 @@ def build_services(settings: Settings) -> Services:
         ModelStore(settings.cache_dir, progress="log"),
         device=settings.device,
         dtype=settings.dtype,
+        memory_budget=settings.memory_budget(),
+        max_models=settings.max_loaded_models,
+        idle_seconds=settings.model_idle_seconds,
         max_batch_frames=settings.max_batch_frames,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
@@ -157,4 +161,7 @@ def build_services(settings: Settings) -> Services:
         metrics,
     )
     metrics.watch(services.queue_depths, registry.manager.loaded)
+    # Idle unloading (model_idle_seconds) runs on a daemon thread from here on, for the HTTP app
+    # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
+    registry.manager.start_reaper()
     return services

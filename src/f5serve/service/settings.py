@@ -6,6 +6,8 @@ and never imported as a global.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,42 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1_000_000
+UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
+DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def parse_bytes(text: str) -> int:
+    """``"20GB"`` → 20·10⁹, ``"8GiB"`` → 8·2³⁰, ``"512M"``, ``"1.5 GB"``, ``"1000000"`` (bytes).
+    Units: k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), an optional B."""
+    match = SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text.strip()!r} is not a size such as 20GB, 8GiB or 512MB")
+    number, unit, binary = match.groups()
+    if binary and not unit:
+        raise ValueError(f"{text.strip()!r} is not a size such as 20GB, 8GiB or 512MB")
+    scale = 1024 ** ("kmgt".index(unit.lower()) + 1) if binary else UNITS[unit.lower()]
+    value = int(float(number) * scale)
+    if value < 1:
+        raise ValueError(f"{text.strip()!r}: a memory budget must be more than 0 bytes")
+    return value
+
+
+def parse_memory_budget(text: str) -> int | dict[str, int]:
+    """``"20GB"`` (every device) or ``"cuda:0=20GB,cpu=8GB"`` (per device; ``cuda`` means
+    ``cuda:0``; a device not named is unlimited)."""
+    if "=" not in text:
+        return parse_bytes(text)
+    budget: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        device, sep, size = (x.strip() for x in part.partition("="))
+        device = device.lower()
+        if not sep or DEVICE.fullmatch(device) is None:
+            raise ValueError(
+                f"{part!r} is not DEVICE=SIZE with DEVICE cpu, mps, cuda or cuda:N (cuda:0=20GB)"
+            )
+        budget["cuda:0" if device == "cuda" else device] = parse_bytes(size)
+    return budget
 
 
 class Settings(BaseSettings):
@@ -85,6 +123,19 @@ class Settings(BaseSettings):
         "16384 on MPS, 1 on a CPU: one chunk at a time).",
     )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
+    model_memory_budget: str | None = Field(
+        default=None,
+        description="Memory for loaded models, per device: 20GB, 8GiB (every device) or "
+        "cuda:0=20GB,cpu=8GB (least recently used models are unloaded to fit; default: no limit).",
+    )
+    max_loaded_models: int | None = Field(
+        default=None, ge=1, description="Most models in memory at once, the default one included."
+    )
+    model_idle_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Unload a model unused this long (never the default model; default: never).",
+    )
     # synthesis defaults
     nfe_steps: int = Field(default=32, description="Flow steps when a request gives none.")
     # limits
@@ -126,11 +177,31 @@ class Settings(BaseSettings):
         "storage_region",
         "storage_access_key_id",
         "storage_secret_access_key",
+        "max_loaded_models",
+        "model_idle_seconds",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("model_memory_budget", mode="before")
+    @classmethod
+    def _budget_is_valid(cls, value: object) -> object:
+        if value == "":
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(int(value))  # bytes, from Python
+        if isinstance(value, Mapping):
+            value = ",".join(f"{device}={size}" for device, size in value.items())
+        if isinstance(value, str):
+            parse_memory_budget(value)  # a ValueError here names the bad part
+        return value
+
+    def memory_budget(self) -> int | dict[str, int] | None:
+        """``model_memory_budget`` in bytes: one number for every device, per device, or None."""
+        text = self.model_memory_budget
+        return None if text is None else parse_memory_budget(text)
 
     def storage_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~f5serve.service.storage.open_storage` for the S3

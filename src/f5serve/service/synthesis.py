@@ -76,6 +76,7 @@ class Models:
         self.max_queued_requests = max_queued_requests
         self._schedulers: dict[str, tuple[Engine, Scheduler]] = {}
         self._lock = threading.Lock()
+        registry.manager.on_unload(self.forget)
 
     @asynccontextmanager
     async def hold(self, name: str) -> AsyncIterator[tuple[Engine, Scheduler]]:
@@ -98,6 +99,16 @@ class Models:
             scheduler = Scheduler(engine, max_queued_requests=self.max_queued_requests)
             self._schedulers[name] = (engine, scheduler)
             return scheduler
+
+    def forget(self, name: str, engine: Engine) -> None:
+        """Stop and drop the scheduler of ``engine`` once the registry unloaded it (the
+        scheduler holds the engine: without this an evicted model's memory is never freed)."""
+        with self._lock:
+            current = self._schedulers.get(name)
+            if current is None or current[0] is not engine:  # already replaced by a reload
+                return
+            del self._schedulers[name]
+        current[1].close()
 
     def queue_depth(self) -> float:
         with self._lock:

@@ -171,6 +171,12 @@ class ModelCard(BaseModel):
     languages: list[str]
     default: bool
     loaded: bool
+    device: str | None = Field(
+        default=None, description="Where the model is loaded ('cpu', 'cuda:0'); null if not."
+    )
+    bytes: int | None = Field(
+        default=None, description="Its parameters and buffers on that device; null if not loaded."
+    )
     licence: str | None
     description: str | None
 

@@ -37,13 +37,15 @@ async def metrics(services: ServicesDep) -> Response:
 @metrics_router.get("/v1/models", summary="Models (OpenAI-style list)")
 async def list_models(services: ServicesDep) -> ModelList:
     catalog = services.registry.catalog
-    loaded = {m.name for m in services.registry.manager.loaded()}
+    loaded = {m.name: m for m in services.registry.manager.loaded()}
     cards = [
         ModelCard(
             id=spec.name,
             languages=list(spec.languages),
             default=spec.name == catalog.default_name,
             loaded=spec.name in loaded,
+            device=loaded[spec.name].device if spec.name in loaded else None,
+            bytes=loaded[spec.name].bytes if spec.name in loaded else None,
             licence=spec.licence,
             description=spec.description or None,
         )
