@@ -22,3 +22,12 @@ def test_a_model_that_cannot_be_downloaded_is_503_with_retry_after(
         assert r.json()["error"]["code"] == "model_unavailable"
         assert "f5tts-v1-base" in r.json()["error"]["message"]
         assert int(r.headers["retry-after"]) >= 1
+
+
+def test_not_ready_is_503_with_retry_after(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get("/ready").status_code == 200
+        client.app.state.services.registry.manager.unload("tiny")  # type: ignore[attr-defined]
+        r = client.get("/ready")
+        assert r.status_code == 503 and r.json()["checks"]["model"] == "loading"
+        assert int(r.headers["retry-after"]) >= 1

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from f5serve.service.api.deps import ServicesDep
+from f5serve.service.api.errors import UNAVAILABLE_RETRY_AFTER
 from f5serve.service.api.schemas import ModelCard, ModelList
 
 router = APIRouter(tags=["system"])
@@ -26,6 +27,7 @@ async def ready(services: ServicesDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks},
         status_code=200 if ok else 503,
+        headers=None if ok else {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
     )
 
 
