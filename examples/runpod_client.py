@@ -5,7 +5,8 @@
     python examples/runpod_client.py --url http://127.0.0.1:8000 "Hello." -o hello.wav  # local
 
 ``--url`` is the base of the RunPod API for one endpoint (``https://api.runpod.ai/v2/<id>``),
-or a worker started locally with ``python -m f5serve.runpod --rp_serve_api``. Needs httpx.
+or a worker started locally with ``python -m f5serve.runpod --rp_serve_api``. Needs httpx,
+which f5serve does not install: ``pip install httpx``.
 """
 
 from __future__ import annotations

@@ -32,13 +32,21 @@ boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
-from helpers import assert_speech, make_deployment  # noqa: E402
+from helpers import (  # noqa: E402
+    GOLDEN,
+    MODELS_TOML,
+    REF_TEXT,
+    REF_WAV,
+    assert_speech,
+    make_deployment,
+)
 
 pytestmark = pytest.mark.slow
 SEED_TEXT = "The narrator reads the first chapter aloud."
 SEED_INPUT = {"text": SEED_TEXT, "ref_name": "sample/narrator.wav", "speed": 0.9}
 BUCKET = "tts-results"
 REGION = "us-east-1"
+REF_B64 = base64.b64encode(REF_WAV.read_bytes()).decode("ascii")
 
 
 def free_port() -> int:
@@ -112,13 +120,76 @@ class LocalRuns:
     cases: dict[str, Run]  # the error cases by name, and "download"
 
 
-CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
-    # name: (input, extra settings, error code)
-    "missing_text": ({"ref_name": "sample/narrator.wav"}, {}, "invalid_input"),
-    "traversal": ({"text": "Hi.", "ref_name": "../../etc/passwd"}, {}, "invalid_input"),
-    "unknown_voice": ({"text": "Hi.", "ref_name": "sample/nobody.wav"}, {}, "voice_not_found"),
-    "unknown_job": ({"endpoint": "download", "job_id": "never-ran"}, {}, "not_found"),
-    "timeout": ({**SEED_INPUT, "language": "en"}, {"job_timeout": 0.001}, "timeout"),
+def broken_models_file(root: Path) -> Path:
+    """A models file with the tiny model and ``broken``, whose checkpoint is garbage."""
+    garbage = root / "broken.safetensors"
+    garbage.write_bytes(b"\x00not a safetensors file\xff" * 64)
+    path = root / "models-broken.toml"
+    broken = MODELS_TOML.replace('"tiny"', '"broken"').replace("default = true", "")
+    broken = broken.replace(str(GOLDEN / "dit_v1.safetensors"), str(garbage))
+    path.write_text(MODELS_TOML + broken)
+    return path
+
+
+def closed_s3_endpoint(root: Path) -> str:
+    """An S3 endpoint on loopback where nothing listens (connections are refused)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+UNREACHABLE_S3 = {
+    "storage_url": f"s3://{BUCKET}",
+    "storage_endpoint_url": closed_s3_endpoint,
+    "storage_region": REGION,
+    "storage_access_key_id": "worker",
+    "storage_secret_access_key": "secret",
+}
+
+# name: (input, extra settings (a callable is given the deployment's folder), error code, a
+# piece of the message the worker logs)
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str, str]] = {
+    "missing_text": (
+        {"ref_name": "sample/narrator.wav"},
+        {},
+        "invalid_input",
+        "text: Field required",
+    ),
+    "traversal": (
+        {"text": "Hi.", "ref_name": "../../etc/passwd"},
+        {},
+        "invalid_input",
+        "must name a file in the voices directory",
+    ),
+    "unknown_voice": (
+        {"text": "Hi.", "ref_name": "sample/nobody.wav"},
+        {},
+        "voice_not_found",
+        "no voice file",
+    ),
+    "unknown_job": (
+        {"endpoint": "download", "job_id": "never-ran"},
+        {},
+        "not_found",
+        "'output/never-ran.wav' does not exist",
+    ),
+    "timeout": (
+        {**SEED_INPUT, "language": "en"},
+        {"job_timeout": 0.001},
+        "timeout",
+        "the job took longer than 0.001 s",
+    ),
+    # the voice file cannot be stored in S3 (its import at start-up failed the same way)
+    "storage_unreachable": (
+        SEED_INPUT,
+        UNREACHABLE_S3,
+        "storage_error",
+        "is unreachable (EndpointConnectionError)",
+    ),
+    "broken_checkpoint": (
+        {**SEED_INPUT, "model": "broken"},
+        {"models_file": broken_models_file},
+        "tts_failed",
+        "cannot read checkpoint",
+    ),
 }
 
 
@@ -137,12 +208,11 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> LocalRuns:
             runpod_progress_interval=0.01,
             RUNPOD_WEBHOOK_POST_OUTPUT=f"{sink.url}/done/$ID?gpu=test",
         )
-        cases = {
-            name: pool.submit(
-                run_test_input, tmp_path_factory.mktemp(name), job, preload=False, **extra
-            )
-            for name, (job, extra, _) in CASES.items()
-        }
+        cases = {}
+        for name, (job, extra, _, _) in CASES.items():
+            case_root = tmp_path_factory.mktemp(name)
+            settings = {k: v(case_root) if callable(v) else v for k, v in extra.items()}
+            cases[name] = pool.submit(run_test_input, case_root, job, preload=False, **settings)
         seed_run = seed.result()
         sink.server.shutdown()
         download = {"endpoint": "download", "job_id": "seed-job-1"}
@@ -181,12 +251,12 @@ def test_test_input_downloads_the_stored_job(local: LocalRuns) -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_test_input_errors_are_returned_with_their_code(case: str, local: LocalRuns) -> None:
     run = local.cases[case]
-    code = CASES[case][2]
+    _, _, code, message = CASES[case]
     assert run.returncode == 1, run.log
     assert f"Job local_test failed with error: {code}" in run.log
+    logged = [line for line in run.log.splitlines() if f"job local_test: {code}: " in line]
+    assert len(logged) == 1 and message in logged[0], run.log
     assert "Traceback" not in run.log
-    if case == "traversal":
-        assert "must name a file in the voices directory" in run.log
 
 
 # ------------------------------------------------------------------------ the SDK's local API
@@ -293,6 +363,25 @@ def test_return_url_gives_a_presigned_url_of_the_stored_bytes(api: Api) -> None:
     assert downloaded["content_type"] == "audio/wav"
 
 
+def test_return_both_gives_base64_and_a_url_of_the_same_bytes(api: Api) -> None:
+    out = runsync(api, {**SEED_INPUT, "job_id": "both-1", "return": "both"})["output"]
+    audio = base64.b64decode(out["audio_base64"])
+    assert_speech(audio)
+    fetched = httpx.get(out["audio_url"], timeout=10)
+    assert fetched.status_code == 200 and "X-Amz-Signature=" in out["audio_url"]
+    assert fetched.content == audio
+
+
+def test_ref_audio_base64_with_its_transcript_is_the_voice(api: Api) -> None:
+    job_input = {"text": SEED_TEXT, "ref_audio_base64": REF_B64, "ref_text": REF_TEXT}
+    body = runsync(api, {**job_input, "job_id": "inline-1"})
+    assert body["status"] == "COMPLETED", body
+    out = body["output"]
+    assert out["job_id"] == "inline-1" and out["sample_used"] is None  # no voice of the library
+    audio = base64.b64decode(out["audio_base64"])
+    assert abs(assert_speech(audio) - out["duration"]) < 0.01
+
+
 def test_other_formats_voices_and_health(api: Api) -> None:
     out = runsync(api, {"text": "Short.", "voice": "narrator", "response_format": "flac"})
     assert out["output"]["content_type"] == "audio/flac"
@@ -314,6 +403,7 @@ def test_other_formats_voices_and_health(api: Api) -> None:
             {"text": "Hi.", "voice": "narrator", "return": "url", "response_format": "mp3"},
             "invalid_input",
         ),
+        ({"text": "Hi.", "ref_audio_base64": REF_B64}, "invalid_input"),  # no ref_text
         ({"endpoint": "download", "job_id": "../../etc/passwd"}, "invalid_input"),
         ({"endpoint": "transcribe"}, "invalid_input"),
     ],

@@ -1,9 +1,13 @@
 """Storage settings of the service (S3 endpoint, credentials, URL lifetime), the RunPod
-worker's settings, and how the worker maps f5serve's errors to RunPod error codes."""
+worker's settings and what it hands the SDK, and how the worker maps f5serve's errors to RunPod
+error codes."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -77,3 +81,23 @@ def test_runpod_concurrency_defaults_to_one_on_a_cpu() -> None:
 def test_errors_map_to_runpod_codes(error: F5ServeError, code: str) -> None:
     out = error_output(error)
     assert out["error"] == code and out["message"] == str(error)
+
+
+def test_concurrency_modifier_given_to_the_sdk_returns_the_configured_concurrency(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runpod = pytest.importorskip("runpod")
+    from f5serve.runpod import __main__ as entry
+
+    started: list[dict[str, Any]] = []
+    worker = SimpleNamespace(handle=object())
+    monkeypatch.setattr(entry, "build_worker", lambda settings, send: worker)
+    monkeypatch.setattr(runpod.serverless, "start", started.append)
+    monkeypatch.chdir(tmp_path)  # no .env file
+    monkeypatch.setenv("F5SERVE_DEVICE", "cpu")
+    monkeypatch.setenv("F5SERVE_RUNPOD_CONCURRENCY", "3")
+    entry.main()
+    [config] = started
+    assert config["handler"] is worker.handle
+    modifier = config["concurrency_modifier"]
+    assert [modifier(current) for current in (0, 1, 3, 8)] == [3, 3, 3, 3]
