@@ -283,6 +283,8 @@ def serve(**options: Any) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     warn_if_open(settings.host, settings.api_key_set)
     app = create_app(settings)
+    if settings.preload:  # here, so that a model that cannot load is one line, not a traceback
+        app.state.services.preload()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +37,22 @@ def test_serve_flags_override_the_environment(
     settings: Settings = seen["s"]
     assert seen["port"] == 7100 and settings.port == 7100 and settings.preload is False
     assert settings.job_workers == 5
+
+
+def test_a_default_model_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("F5SERVE_", "HF_"))}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "F5SERVE_VOICES_DIR": ""}
+    env["F5SERVE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env["F5SERVE_STORAGE_URL"] = str(tmp_path / "storage")
+    done = subprocess.run(
+        [sys.executable, "-m", "f5serve", "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: model 'f5tts-v1-base' is not available"), last
