@@ -272,9 +272,9 @@ def serve(**options: Any) -> None:
     """
     import uvicorn
 
-    from f5serve.service.app import create_app
-    from f5serve.service.auth import warn_if_open
-    from f5serve.service.settings import Settings
+    from f5serve.core.settings import Settings
+    from f5serve.http.app import create_app
+    from f5serve.http.auth import warn_if_open
 
     env_file = options.pop("env_file")
     given = {k: v for k, v in options.items() if v is not None}
@@ -290,7 +290,7 @@ def serve(**options: Any) -> None:
 
 def _serve_parameters() -> list[inspect.Parameter]:
     """One flag per :class:`Settings` field, so ``f5serve serve --help`` lists them all."""
-    from f5serve.service.settings import Settings
+    from f5serve.core.settings import Settings
 
     params = []
     for name, field in Settings.model_fields.items():

@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from f5serve.core.db import database_url, open_database, utcnow
+from f5serve.core.jobs.store import QUEUED, RUNNING, SUCCEEDED, JobStore
+from f5serve.core.storage import StorageError
 from f5serve.errors import ConfigError, Conflict
-from f5serve.service.app import create_app
-from f5serve.service.db import database_url, open_database, utcnow
-from f5serve.service.jobs.store import QUEUED, RUNNING, SUCCEEDED, JobStore
-from f5serve.service.storage import StorageError
+from f5serve.http.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings

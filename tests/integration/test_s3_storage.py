@@ -29,9 +29,9 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
+from f5serve.core.storage.base import ObjectInfo, Storage, StorageError  # noqa: E402
+from f5serve.core.storage.s3 import S3Storage, make_client  # noqa: E402
 from f5serve.errors import InvalidInput, NotFound  # noqa: E402
-from f5serve.service.storage.base import ObjectInfo, Storage, StorageError  # noqa: E402
-from f5serve.service.storage.s3 import S3Storage, make_client  # noqa: E402
 
 BUCKET = "f5serve-test"
 REGION = "us-east-1"

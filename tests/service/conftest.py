@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import make_settings
 
-from f5serve.service.app import create_app
+from f5serve.http.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from f5serve.core.settings import Settings
 from f5serve.engine.audio import load_audio
-from f5serve.service.settings import Settings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 GOLDEN = FIXTURES / "golden"

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings
 
-from f5serve.service.app import create_app
-from f5serve.service.services import Services
+from f5serve.core.services import Services
+from f5serve.http.app import create_app
 
 TEXT = "A job that the worker runs in the background."
 LONG = " ".join(["This sentence is here to make the job take a while to finish."] * 12)

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, make_settings, wav_bytes
 
+from f5serve.core.settings import Settings
 from f5serve.engine.audio import load_audio
-from f5serve.service.app import create_app
-from f5serve.service.auth import warn_if_open
-from f5serve.service.settings import Settings
+from f5serve.http.app import create_app
+from f5serve.http.auth import warn_if_open
 
 TEXT = "Hello from the server."
 AUTH = {"Authorization": "Bearer key-1"}

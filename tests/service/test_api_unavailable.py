@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import make_settings
 
-from f5serve.service.app import create_app
+from f5serve.http.app import create_app
 
 
 def test_a_model_that_cannot_be_downloaded_is_503_with_retry_after(

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from helpers import MODELS_TOML, make_settings
 from pydantic import ValidationError
 
-from f5serve.service.app import create_app
-from f5serve.service.services import Services
-from f5serve.service.settings import Settings, parse_memory_budget
+from f5serve.core.services import Services
+from f5serve.core.settings import Settings, parse_memory_budget
+from f5serve.http.app import create_app
 
 # A second catalogue entry on the same tiny files: a model that is not the (pinned) default.
 SECOND_MODEL = MODELS_TOML.split("[[models]]", 1)[1].replace('name = "tiny"', 'name = "tiny-b"')

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from f5serve import cli
-from f5serve.service.settings import Settings
+from f5serve.core.settings import Settings
 
 
 def test_serve_help_lists_every_setting() -> None:
@@ -29,7 +29,7 @@ def test_serve_flags_override_the_environment(
     seen: dict[str, Any] = {}
     monkeypatch.setenv("F5SERVE_PORT", "7000")
     monkeypatch.setenv("F5SERVE_JOB_WORKERS", "5")
-    monkeypatch.setattr("f5serve.service.app.create_app", lambda s: seen.setdefault("s", s))
+    monkeypatch.setattr("f5serve.http.app.create_app", lambda s: seen.setdefault("s", s))
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
     args = ["serve", "--port", "7100", "--no-preload", "--env-file", str(tmp_path / "x.env")]
     result = CliRunner().invoke(cli.app, args)

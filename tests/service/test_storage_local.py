@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from f5serve.core.storage import LocalStorage, Storage, StorageError, open_storage
 from f5serve.errors import NotFound
-from f5serve.service.storage import LocalStorage, Storage, StorageError, open_storage
 
 
 def test_put_then_get_and_info_keep_bytes_type_and_sha256(tmp_path: Path) -> None:
@@ -73,6 +73,6 @@ def test_open_storage_picks_local_for_paths_and_file_urls(tmp_path: Path) -> Non
 
 
 def test_open_storage_explains_a_missing_s3_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "f5serve.service.storage.s3", None)  # import fails
+    monkeypatch.setitem(sys.modules, "f5serve.core.storage.s3", None)  # import fails
     with pytest.raises(StorageError, match="S3 backend"):
         open_storage("s3://bucket/prefix")

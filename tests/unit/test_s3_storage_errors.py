@@ -12,24 +12,24 @@ from typing import Any
 
 import pytest
 
+from f5serve.core.storage.base import StorageError
 from f5serve.errors import NotFound
-from f5serve.service.storage.base import StorageError
 
 boto3 = pytest.importorskip("boto3")
 from botocore.stub import Stubber  # noqa: E402
 
-from f5serve.service.storage.s3 import S3Storage, make_client, parse_s3_url  # noqa: E402
+from f5serve.core.storage.s3 import S3Storage, make_client, parse_s3_url  # noqa: E402
 
 
 def test_a_missing_boto3_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import f5serve.service.storage as package
+    import f5serve.core.storage as package
 
     # A fresh import of the module with boto3 unimportable: the import itself must succeed.
     monkeypatch.setitem(sys.modules, "boto3", None)
     monkeypatch.setitem(sys.modules, "botocore", None)
-    monkeypatch.delitem(sys.modules, "f5serve.service.storage.s3", raising=False)
+    monkeypatch.delitem(sys.modules, "f5serve.core.storage.s3", raising=False)
     monkeypatch.setattr(package, "s3", None, raising=False)
-    fresh = importlib.import_module("f5serve.service.storage.s3")
+    fresh = importlib.import_module("f5serve.core.storage.s3")
     with pytest.raises(StorageError, match=r"needs boto3: pip install 'f5serve\[s3\]'"):
         fresh.S3Storage.from_url("s3://bucket/prefix", access_key_id="k", secret_access_key="s")
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from f5serve.core.settings import Settings
+from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
     DownloadError,
     F5ServeError,
@@ -21,8 +23,6 @@ from f5serve.errors import (
 )
 from f5serve.runpod.inputs import error_output
 from f5serve.runpod.settings import RunPodSettings
-from f5serve.service.settings import Settings
-from f5serve.service.storage.base import StorageError
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,10 @@ import os
 import sys
 from typing import Any
 
+from f5serve.core.services import build_services
 from f5serve.errors import F5ServeError
 from f5serve.runpod.handler import RunPodWorker, SendProgress
 from f5serve.runpod.settings import RunPodSettings
-from f5serve.service.services import build_services
 
 log = logging.getLogger("f5serve.runpod")
 

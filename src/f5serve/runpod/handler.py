@@ -1,7 +1,7 @@
 """The RunPod handler: one asynchronous function that turns a job's ``input`` into its output.
 
-Synthesis goes through the service's :class:`~f5serve.service.synthesis.Synthesizer` and
-:func:`~f5serve.service.jobs.runner.execute_job`, so the audio is stored as
+Synthesis goes through the service's :class:`~f5serve.core.synthesis.Synthesizer` and
+:func:`~f5serve.core.jobs.runner.execute_job`, so the audio is stored as
 ``output/<job_id>.wav`` exactly as the HTTP service's jobs are, and concurrent jobs of this
 worker share the engine's batched flow steps. Errors are returned, never raised.
 """
@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from f5serve import __version__
+from f5serve.core.db import JobRow
+from f5serve.core.jobs.runner import OUTPUT_FORMAT, JobServices, execute_job, output_key
+from f5serve.core.services import Services
+from f5serve.core.synthesis import check_text
 from f5serve.engine.audio import CONTENT_TYPES, encode_audio, load_audio
 from f5serve.engine.devices import default_device
 from f5serve.engine.pipeline import Progress
@@ -32,10 +36,6 @@ from f5serve.runpod.inputs import (
     error_output,
     parse,
 )
-from f5serve.service.db import JobRow
-from f5serve.service.jobs.runner import OUTPUT_FORMAT, JobServices, execute_job, output_key
-from f5serve.service.services import Services
-from f5serve.service.synthesis import check_text
 
 log = logging.getLogger(__name__)
 

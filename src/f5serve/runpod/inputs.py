@@ -2,7 +2,7 @@
 
 The request shapes follow the RunPod handlers f5serve replaces (``{"input": {"text", "ref_name":
 "sample/narrator.wav", "speed", "job_id"}}``, ``endpoint: "download"``); the TTS fields are the
-service's own :class:`~f5serve.service.api.schemas.SpeechParams`, so both accept the same values.
+service's own :class:`~f5serve.http.schemas.SpeechParams`, so both accept the same values.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
     F5ServeError,
     InvalidInput,
@@ -18,9 +19,8 @@ from f5serve.errors import (
     PayloadTooLarge,
     Timeout,
 )
-from f5serve.service.api.errors import validation_error
-from f5serve.service.api.schemas import JOB_ID_PATTERN, AudioFormat, SpeechParams
-from f5serve.service.storage.base import StorageError
+from f5serve.http.errors import validation_error
+from f5serve.http.schemas import JOB_ID_PATTERN, AudioFormat, SpeechParams
 
 ENDPOINTS = ("tts", "download", "health", "voices")
 Return = Literal["base64", "url", "both"]
@@ -46,7 +46,7 @@ class TTSInput(SpeechParams):
     )
 
     def speech_request_body(self) -> dict[str, Any]:
-        """The body :func:`~f5serve.service.synthesis.speech_request_from_dict` reads."""
+        """The body :func:`~f5serve.core.synthesis.speech_request_from_dict` reads."""
         if self.ref_audio is not None and self.ref_audio_base64 is not None:
             raise InvalidInput("give ref_audio_base64 or ref_audio, not both")
         body = self.speech_body()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from f5serve.core.settings import Settings
 from f5serve.engine.devices import resolve_device
-from f5serve.service.settings import Settings
 
 GPU_CONCURRENCY = 4  # jobs at once on a GPU: they share batched flow steps in the scheduler
 CPU_CONCURRENCY = 1  # on a CPU batching does not pay (docs/performance.md)

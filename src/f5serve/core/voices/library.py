@@ -24,11 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from f5serve.core.db import VoiceRow, utcnow
+from f5serve.core.storage.base import Storage
 from f5serve.engine import audio as audio_io
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
-from f5serve.service.db import VoiceRow, utcnow
-from f5serve.service.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from f5serve.core.storage.base import ObjectInfo, StorageError
 from f5serve.errors import NotFound
-from f5serve.service.storage.base import ObjectInfo, StorageError
 
 META_SUFFIX = ".meta.json"
 
 
 class LocalStorage:
-    """:class:`~f5serve.service.storage.base.Storage` in a directory on this machine."""
+    """:class:`~f5serve.core.storage.base.Storage` in a directory on this machine."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()

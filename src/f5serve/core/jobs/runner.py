@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from f5serve.core.db import JobRow
+from f5serve.core.storage.base import Storage
+from f5serve.core.synthesis import Speech, Synthesizer, speech_request_from_dict
 from f5serve.engine.audio import CONTENT_TYPES, encode_audio
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import Overloaded
-from f5serve.service.db import JobRow
-from f5serve.service.storage.base import Storage
-from f5serve.service.synthesis import Speech, Synthesizer, speech_request_from_dict
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
+from f5serve.core.services import Services
+from f5serve.core.synthesis import SpeechRequest, check_text, speech_request_from_dict
 from f5serve.engine.audio import CONTENT_TYPES
 from f5serve.errors import PayloadTooLarge
-from f5serve.service.api.deps import ServicesDep, audio_response, encode
-from f5serve.service.api.schemas import ErrorEnvelope, TTSRequest, TTSResponse
-from f5serve.service.services import Services
-from f5serve.service.synthesis import SpeechRequest, check_text, speech_request_from_dict
+from f5serve.http.deps import ServicesDep, audio_response, encode
+from f5serve.http.schemas import ErrorEnvelope, TTSRequest, TTSResponse
 
 router = APIRouter(tags=["tts"])
 

@@ -1,6 +1,6 @@
 """Service settings: environment (``F5SERVE_*``), a ``.env`` file, or ``f5serve serve`` flags.
 
-Only the service edge reads settings; they are passed to :func:`f5serve.service.app.create_app`
+Only the service edge reads settings; they are passed to :func:`f5serve.http.app.create_app`
 and never imported as a global.
 """
 
@@ -204,7 +204,7 @@ class Settings(BaseSettings):
         return None if text is None else parse_memory_budget(text)
 
     def storage_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~f5serve.service.storage.open_storage` for the S3
+        """Keyword arguments of :func:`~f5serve.core.storage.open_storage` for the S3
         backend (what is unset here comes from the AWS variables)."""
         secret = self.storage_secret_access_key
         given = {

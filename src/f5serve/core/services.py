@@ -13,15 +13,15 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from f5serve.core.db import open_database
+from f5serve.core.jobs import InProcessQueue, JobQueue, JobServices, JobStore, JobWorker
+from f5serve.core.metrics import Metrics
+from f5serve.core.settings import Settings
+from f5serve.core.storage import Storage, StorageError, open_storage
+from f5serve.core.synthesis import Models, Speech, SpeechRequest, Synthesizer
+from f5serve.core.voices import VoiceLibrary, VoiceLimits
 from f5serve.errors import Timeout
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
-from f5serve.service.db import open_database
-from f5serve.service.jobs import InProcessQueue, JobQueue, JobServices, JobStore, JobWorker
-from f5serve.service.metrics import Metrics
-from f5serve.service.settings import Settings
-from f5serve.service.storage import Storage, StorageError, open_storage
-from f5serve.service.synthesis import Models, Speech, SpeechRequest, Synthesizer
-from f5serve.service.voices import VoiceLibrary, VoiceLimits
 
 log = logging.getLogger(__name__)
 

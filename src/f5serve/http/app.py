@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from f5serve import __version__
+from f5serve.core.services import Services, build_services
+from f5serve.core.settings import Settings
 from f5serve.errors import PayloadTooLarge
-from f5serve.service.api import jobs, openai, system, tts, voices
-from f5serve.service.api.errors import error_response, install_error_handlers
-from f5serve.service.auth import require_api_key
-from f5serve.service.services import Services, build_services
-from f5serve.service.settings import Settings
+from f5serve.http import jobs, openai, system, tts, voices
+from f5serve.http.auth import require_api_key
+from f5serve.http.errors import error_response, install_error_handlers
 
 log = logging.getLogger(__name__)
 

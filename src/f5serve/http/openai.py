@@ -17,14 +17,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from f5serve.core.services import Services
+from f5serve.core.synthesis import SpeechRequest, check_text
 from f5serve.engine.audio import CONTENT_TYPES
 from f5serve.engine.audio_codecs import to_pcm16
 from f5serve.errors import F5ServeError
+from f5serve.http.deps import ServicesDep, audio_response, encode
+from f5serve.http.schemas import ErrorEnvelope, OpenAISpeechRequest
 from f5serve.registry import AUTO
-from f5serve.service.api.deps import ServicesDep, audio_response, encode
-from f5serve.service.api.schemas import ErrorEnvelope, OpenAISpeechRequest
-from f5serve.service.services import Services
-from f5serve.service.synthesis import SpeechRequest, check_text
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"])

@@ -16,8 +16,8 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from f5serve.core.storage.base import StorageError
 from f5serve.errors import ConfigError
-from f5serve.service.storage.base import StorageError
 
 PSYCOPG = "postgresql+psycopg"  # the driver of postgresql:// URLs
 

@@ -9,12 +9,12 @@ import contextlib
 import logging
 import time
 
+from f5serve.core.jobs.queue import JobQueue
+from f5serve.core.jobs.runner import JobServices, execute_job
+from f5serve.core.jobs.store import QUEUED, JobStore, retention_cutoff
+from f5serve.core.metrics import Metrics
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import F5ServeError, Timeout
-from f5serve.service.jobs.queue import JobQueue
-from f5serve.service.jobs.runner import JobServices, execute_job
-from f5serve.service.jobs.store import QUEUED, JobStore, retention_cutoff
-from f5serve.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from f5serve.service.storage.base import ObjectInfo, Storage, StorageError
-from f5serve.service.storage.local import LocalStorage
+from f5serve.core.storage.base import ObjectInfo, Storage, StorageError
+from f5serve.core.storage.local import LocalStorage
 
 __all__ = ["LocalStorage", "ObjectInfo", "Storage", "StorageError", "open_storage"]
 
@@ -19,10 +19,10 @@ def open_storage(url: str, **s3_options: Any) -> Storage:
     scheme = urlparse(url).scheme
     if scheme == "s3":
         try:
-            module = importlib.import_module("f5serve.service.storage.s3")
+            module = importlib.import_module("f5serve.core.storage.s3")
         except ImportError as exc:
             raise StorageError(
-                f"storage {url!r} needs the S3 backend (f5serve.service.storage.s3), which is "
+                f"storage {url!r} needs the S3 backend (f5serve.core.storage.s3), which is "
                 f"not available in this installation: {exc}"
             ) from exc
         storage: Storage = module.S3Storage.from_url(url, **s3_options)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from f5serve.core.services import Services
+from f5serve.core.synthesis import Speech
 from f5serve.engine.audio import CONTENT_TYPES, encode_audio
-from f5serve.service.services import Services
-from f5serve.service.synthesis import Speech
 
 
 def get_services(request: Request) -> Services:

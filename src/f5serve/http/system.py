@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from f5serve.service.api.deps import ServicesDep
-from f5serve.service.api.errors import UNAVAILABLE_RETRY_AFTER
-from f5serve.service.api.schemas import ModelCard, ModelList
+from f5serve.http.deps import ServicesDep
+from f5serve.http.errors import UNAVAILABLE_RETRY_AFTER
+from f5serve.http.schemas import ModelCard, ModelList
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])

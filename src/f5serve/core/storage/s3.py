@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from f5serve.core.storage.base import ObjectInfo, StorageError
 from f5serve.errors import F5ServeError, InvalidInput, NotFound
-from f5serve.service.storage.base import ObjectInfo, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def make_client(
 
 
 class S3Storage:
-    """:class:`~f5serve.service.storage.base.Storage` in an S3-compatible bucket."""
+    """:class:`~f5serve.core.storage.base.Storage` in an S3-compatible bucket."""
 
     def __init__(
         self,

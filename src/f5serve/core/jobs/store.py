@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from f5serve.core.db import JobRow, utcnow
 from f5serve.errors import Conflict, InvalidInput, NotFound
-from f5serve.service.db import JobRow, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
     "queued",

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from f5serve.core.voices.library import VoiceLibrary, decode_reference
 from f5serve.engine import silence
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.pipeline import Engine, ProgressCallback, Reference
 from f5serve.engine.scheduler import Scheduler
 from f5serve.errors import InvalidInput, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
-from f5serve.service.voices.library import VoiceLibrary, decode_reference
 
 
 @dataclass(frozen=True)

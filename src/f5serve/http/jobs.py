@@ -11,10 +11,14 @@ import numpy as np
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from f5serve.core.db import JobRow
+from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
+from f5serve.core.services import Services
+from f5serve.core.synthesis import check_text, speech_request_from_dict
 from f5serve.engine.audio import encode_audio, load_audio
 from f5serve.errors import Conflict, Expired, TooManyRequests
-from f5serve.service.api.deps import ServicesDep, audio_response
-from f5serve.service.api.schemas import (
+from f5serve.http.deps import ServicesDep, audio_response
+from f5serve.http.schemas import (
     AudioFormat,
     ErrorEnvelope,
     JobList,
@@ -22,10 +26,6 @@ from f5serve.service.api.schemas import (
     JobRequest,
     JobStatus,
 )
-from f5serve.service.db import JobRow
-from f5serve.service.jobs.store import EXPIRED, SUCCEEDED, as_utc
-from f5serve.service.services import Services
-from f5serve.service.synthesis import check_text, speech_request_from_dict
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from f5serve.service.api.deps import ServicesDep
-from f5serve.service.api.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
-from f5serve.service.api.tts import read_upload
-from f5serve.service.db import VoiceRow
-from f5serve.service.jobs.store import as_utc
+from f5serve.core.db import VoiceRow
+from f5serve.core.jobs.store import as_utc
+from f5serve.http.deps import ServicesDep
+from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
+from f5serve.http.tts import read_upload
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -1,1 +1,0 @@
-"""The HTTP service: settings, API, jobs, voices, storage and metrics."""

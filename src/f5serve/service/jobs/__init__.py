@@ -1,8 +1,0 @@
-"""Durable jobs: the store (SQLAlchemy), the queue interface, the runner and the worker loop."""
-
-from f5serve.service.jobs.queue import InProcessQueue, JobQueue
-from f5serve.service.jobs.runner import JobServices, execute_job
-from f5serve.service.jobs.store import JobStore
-from f5serve.service.jobs.worker import JobWorker
-
-__all__ = ["InProcessQueue", "JobQueue", "JobServices", "JobStore", "JobWorker", "execute_job"]
