@@ -34,6 +34,10 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
+db_app = typer.Typer(
+    help="The job and voice database: schema revision and migrations.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
 
 TextArg = Annotated[str, typer.Argument(help="Text to speak; '-' reads it from standard input.")]
 ModelsFileOpt = Annotated[
@@ -264,6 +268,48 @@ def models_rm(
         err.print(f"{name} has nothing in the cache {store.cache_dir}")
 
 
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="Database (default: $F5SERVE_DATABASE_URL, as `serve` uses)."
+    ),
+]
+EnvFileOpt = Annotated[
+    Path, typer.Option("--env-file", help="Settings file to read (default: ./.env).")
+]
+
+
+def _database_url(database_url: str | None, env_file: Path) -> str:
+    from f5serve.core.settings import Settings
+
+    if database_url is not None:
+        return database_url
+    return Settings(_env_file=env_file).database_url  # type: ignore[call-arg]
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(".env")) -> None:
+    """Migrate the database schema to the revision this version needs."""
+    from f5serve.core.db import upgrade_database
+
+    before, after = upgrade_database(_database_url(database_url, env_file))
+    if before == after:
+        err.print(f"the database schema is at {after}, as this version needs")
+    else:
+        err.print(f"upgraded the database schema from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(".env")) -> None:
+    """Print the database's schema revision (and whether it needs `f5serve db upgrade`)."""
+    from f5serve.core import migrations
+    from f5serve.core.db import database_revision
+
+    revision = database_revision(_database_url(database_url, env_file))
+    note = "head" if revision == migrations.head() else f"needs upgrade to {migrations.head()}"
+    typer.echo(f"{revision or 'empty'} ({note})")
+
+
 def serve(**options: Any) -> None:
     """Start the HTTP server (API, job worker, storage) in this process.
 
@@ -310,13 +356,9 @@ def _serve_parameters() -> list[inspect.Parameter]:
                 annotation=Annotated[Optional[kind], option],  # noqa: UP045 - typer needs it
             )
         )
-    env_opt = typer.Option("--env-file", help="Settings file to read (default: ./.env).")
     params.append(
         inspect.Parameter(
-            "env_file",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=Path(".env"),
-            annotation=Annotated[Path, env_opt],
+            "env_file", inspect.Parameter.KEYWORD_ONLY, default=Path(".env"), annotation=EnvFileOpt
         )
     )
     return params

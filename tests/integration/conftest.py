@@ -1,4 +1,5 @@
-"""Fixtures for the registry's integration tests: a fake Hub on loopback serving the tiny model."""
+"""Fixtures of the integration tests: a fake Hub on loopback serving the tiny model, and empty
+databases (SQLite, and PostgreSQL where a server answers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
+from fresh_databases import fresh_postgres
 
 from f5serve.registry import Catalog, ModelStore, load_catalog
 
@@ -78,3 +80,19 @@ def cache_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(hub: FakeHub, cache_dir: Path) -> ModelStore:
     return ModelStore(cache_dir, endpoint=hub.url, offline=False, progress="none", environ={})
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty database of its own on the test PostgreSQL server (skips when none answers)."""
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

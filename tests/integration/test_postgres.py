@@ -1,27 +1,25 @@
 """Jobs and voices in a real PostgreSQL server (``F5SERVE_DATABASE_URL=postgresql://...``).
 
 The server is the machine's (``F5SERVE_TEST_POSTGRES``, default
-``postgresql://postgres@127.0.0.1:5432/postgres``); each run makes its own database and drops it.
-Without a reachable server these tests are skipped, with the reason printed.
+``postgresql://postgres@127.0.0.1:5432/postgres``); each run makes its own database, migrates it
+(``f5serve db upgrade``) and drops it. Without a reachable server these tests are skipped, with
+the reason printed.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from fresh_databases import fresh_postgres
 
-from f5serve.core.db import database_url, open_database, utcnow
-from f5serve.core.jobs.store import QUEUED, RUNNING, SUCCEEDED, JobStore
+from f5serve.core.db import database_url, open_database, upgrade_database, utcnow
+from f5serve.core.jobs.store import QUEUED, RUNNING, SUCCEEDED, Claim, JobStore
 from f5serve.core.storage import StorageError
 from f5serve.errors import ConfigError, Conflict
 from f5serve.http.app import create_app
@@ -30,24 +28,14 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings
 
 pytest.importorskip("psycopg")
-ADMIN_URL = os.environ.get("F5SERVE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A fresh, empty database on the server, dropped afterwards."""
-    admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
-    name = f"f5serve_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server at {ADMIN_URL}: {str(exc).splitlines()[0]}")
-    yield database_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A fresh database on the server at the newest schema, dropped afterwards."""
+    with fresh_postgres() as url:
+        upgrade_database(url)
+        yield url
 
 
 def test_the_job_lifecycle_in_postgresql(pg_url: str) -> None:
@@ -58,12 +46,13 @@ def test_the_job_lifecycle_in_postgresql(pg_url: str) -> None:
     assert not created and again.id == "pg-job-1"
     with pytest.raises(Conflict):
         store.create("pg-job-1", {"text": "Something else."})
-    claimed = store.claim("pg-job-1")
+    claimed = store.claim("pg-job-1", "worker-a", 30)
     assert claimed is not None and claimed.status == RUNNING and claimed.attempts == 1
-    assert store.claim("pg-job-1") is None  # a second worker does not get it
-    store.progress("pg-job-1", 0.5, 1, 2, 8, 16)
+    assert store.claim("pg-job-1", "worker-b", 30) is None  # a second worker does not get it
+    claim = Claim.of(claimed)
+    store.progress(claim, 0.5, 1, 2, 8, 16)
     assert store.get("pg-job-1").step == 8
-    done = store.succeed("pg-job-1", {"output_key": "output/pg-job-1.wav", "duration": 1.5})
+    done = store.succeed(claim, {"output_key": "output/pg-job-1.wav", "duration": 1.5})
     assert done is not None and done.status == SUCCEEDED and done.result is not None
     assert done.result["duration"] == 1.5 and done.finished_at is not None
     assert done.finished_at.tzinfo is not None  # times come back timezone-aware
@@ -76,9 +65,9 @@ def test_running_jobs_of_a_dead_process_are_requeued(pg_url: str) -> None:
     sessions = open_database(pg_url)
     store = JobStore(sessions)
     store.create("pg-job-2", {"text": "Hi."})
-    store.claim("pg-job-2")
+    store.claim("pg-job-2", "a-worker-that-dies", 0)  # its lease has run out
     restarted = JobStore(open_database(pg_url))  # another process, same database
-    assert restarted.requeue_interrupted() >= 1
+    assert "pg-job-2" in restarted.requeue_expired()
     assert restarted.get("pg-job-2").status == QUEUED
 
 

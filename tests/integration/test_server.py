@@ -122,7 +122,8 @@ def test_concurrent_sync_requests_all_succeed(server: Server) -> None:
 
 
 def test_every_accepted_job_completes_after_kill_9(tmp_path: Path) -> None:
-    server = Server(tmp_path, job_workers=1).start()
+    # the restarted server re-runs the job that was running once its lease has expired
+    server = Server(tmp_path, job_workers=1, job_lease_seconds=2).start()
     body = {"text": " ".join([TEXT] * 3), "voice": "narrator", "nfe_steps": 16}
     ids = []
     for i in range(5):

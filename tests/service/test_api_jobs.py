@@ -179,7 +179,8 @@ def test_queued_and_interrupted_jobs_run_after_a_restart(tmp_path: Path) -> None
             first.post("/v1/jobs", json={"text": TEXT, "voice": "narrator"}).json()["job_id"]
             for _ in range(3)
         ]
-        services_of(first).jobs.claim(ids[0])  # as if a worker died while running it
+        # as if a worker had died while running it, and its lease had run out since
+        services_of(first).jobs.claim(ids[0], "a-worker-that-died", 0)
         assert first.get(f"/v1/jobs/{ids[0]}").json()["status"] == "running"
         assert first.get(f"/v1/jobs/{ids[1]}").json()["status"] == "queued"
     with TestClient(create_app(make_settings(tmp_path))) as second:

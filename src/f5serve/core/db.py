@@ -1,21 +1,24 @@
 """The database: SQLAlchemy tables of jobs and voices (SQLite by default, PostgreSQL by URL).
 
 ``postgresql://user:password@host/db`` (or ``postgres://``) uses the psycopg 3 driver, the
-``postgres`` extra. Tables are created at start-up (``create_all``); there are no migrations yet
-(schema version 1).
+``postgres`` extra. The schema is made and changed by the migrations of
+:mod:`f5serve.core.migrations`: a SQLite database is upgraded when it is opened, a PostgreSQL one
+by ``f5serve db upgrade`` (opening one that is behind is a :class:`ConfigError`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from f5serve.core import migrations
 from f5serve.core.storage.base import StorageError
 from f5serve.errors import ConfigError
 
@@ -51,8 +54,13 @@ class JobRow(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(64))  # the worker running it
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+    )
 
 
 class VoiceRow(Base):
@@ -73,20 +81,54 @@ class VoiceRow(Base):
 
 
 def open_database(url: str) -> sessionmaker[Session]:
-    """Connect to ``url``, create the tables, and return a session factory.
+    """Connect to ``url``, check (PostgreSQL) or upgrade (SQLite) the schema, and return a
+    session factory.
 
-    :class:`ConfigError` for a URL that cannot be used (or a missing driver),
-    :class:`StorageError` when the database cannot be reached."""
+    :class:`ConfigError` for a URL that cannot be used (or a missing driver) or a PostgreSQL
+    schema that is behind, :class:`StorageError` when the database cannot be reached."""
+    parsed = database_url(url)
+    engine = _make_engine(parsed)
+    if parsed.get_backend_name() == "sqlite":
+        _reach(parsed, migrations.upgrade, engine)
+    else:
+        _reach(parsed, migrations.require_head, engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def upgrade_database(url: str) -> tuple[str | None, str]:
+    """``f5serve db upgrade``: the schema at ``url`` brought to the newest revision;
+    ``(revision before, revision after)``."""
     parsed = database_url(url)
     engine = _make_engine(parsed)
     try:
-        Base.metadata.create_all(engine)
+        return _reach(parsed, migrations.upgrade, engine)
+    finally:
+        engine.dispose()
+
+
+def database_revision(url: str) -> str | None:
+    """``f5serve db current``: the schema revision at ``url`` (None for an empty database)."""
+    parsed = database_url(url)
+    engine = _make_engine(parsed)
+    try:
+        with _reach(parsed, engine.connect) as connection:
+            return migrations.current_revision(connection)
+    finally:
+        engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def _reach(parsed: URL, action: Callable[..., T], *args: Any) -> T:
+    """``action(*args)``, a database that cannot be reached raised as :class:`StorageError`."""
+    try:
+        return action(*args)
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise StorageError(
             f"cannot open the database {parsed.render_as_string(hide_password=True)}: {reason}"
         ) from None
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 def database_url(url: str) -> URL:

@@ -146,6 +146,7 @@ def build_services(settings: Settings) -> Services:
         timeout=settings.job_timeout,
         retention=settings.job_retention,
         cleanup_interval=settings.cleanup_interval,
+        lease_seconds=settings.job_lease_seconds,
     )
     services = Services(
         settings,

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         default=86_400.0, description="Seconds a finished job's audio is kept before it expires."
     )
     cleanup_interval: float = Field(default=60.0, description="Seconds between retention sweeps.")
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a running job stays claimed without a heartbeat; the jobs of a "
+        "worker that died are re-run after it (renewed every third of it).",
+    )
     run_worker: bool = Field(default=True, description="Run the job worker in the API process.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 

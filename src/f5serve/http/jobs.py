@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 
 from f5serve.core.db import JobRow
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
-from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text, speech_request_from_dict
 from f5serve.engine.audio import encode_audio, load_audio
 from f5serve.errors import Conflict, Expired, TooManyRequests
@@ -46,7 +45,7 @@ async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     )
     if created:
         await services.queue.put(job.id)
-    status = job_status(services, job)
+    status = job_status(job)
     return JSONResponse(
         {"job_id": job.id, "status": status.status, "links": status.links},
         status_code=202 if created else 200,
@@ -61,13 +60,13 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
     page = await asyncio.to_thread(services.jobs.page, status, limit, offset)
-    jobs = [job_status(services, row) for row in page.jobs]
+    jobs = [job_status(row) for row in page.jobs]
     return JobList(jobs=jobs, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Status, progress and result of a job", responses=ERRORS)
 async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
-    return job_status(services, await asyncio.to_thread(services.jobs.get, job_id))
+    return job_status(await asyncio.to_thread(services.jobs.get, job_id))
 
 
 @router.delete("/{job_id}", summary="Cancel a queued or running job", responses=ERRORS)
@@ -77,7 +76,7 @@ async def cancel_job(job_id: str, services: ServicesDep) -> JobStatus:
     if row.status == "cancelled" and before != "cancelled":
         services.worker.cancel(job_id)
         services.metrics.jobs.labels("cancelled").inc()
-    return job_status(services, row)
+    return job_status(row)
 
 
 @router.get(
@@ -111,15 +110,14 @@ def _transcode(data: bytes, fmt: str) -> bytes:
     return encode_audio(np.asarray(audio, dtype=np.float32), sr, fmt)
 
 
-def job_status(services: Services, row: JobRow) -> JobStatus:
-    """The API view of a job (live progress of a job running in this process)."""
-    live = services.worker.live.get(row.id)
+def job_status(row: JobRow) -> JobStatus:
+    """The API view of a job (progress as its worker last wrote it, from any process)."""
     progress = JobProgress(
-        fraction=round(live.fraction if live else row.progress, 4),
-        chunk=live.chunk if live else row.chunk,
-        chunks=live.chunks if live else row.chunks,
-        step=live.step if live else row.step,
-        steps=live.steps if live else row.steps,
+        fraction=round(row.progress, 4),
+        chunk=row.chunk,
+        chunks=row.chunks,
+        step=row.step,
+        steps=row.steps,
     )
     links = {"self": f"/v1/jobs/{row.id}"}
     if row.status == SUCCEEDED:

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from f5serve import __version__
-from f5serve.core.db import JobRow
 from f5serve.core.jobs.runner import OUTPUT_FORMAT, JobServices, execute_job, output_key
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
@@ -137,7 +136,7 @@ class RunPodWorker:
         services = JobServices(self.services.synthesizer, self.services.storage, progress)
         try:
             result = await asyncio.wait_for(
-                execute_job(JobRow(id=job_id, request=body), services), settings.job_timeout
+                execute_job(job_id, body, services), settings.job_timeout
             )
         except asyncio.TimeoutError:
             raise Timeout(f"the job took longer than {settings.job_timeout:g} s") from None

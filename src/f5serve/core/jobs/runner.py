@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from f5serve.core.db import JobRow
 from f5serve.core.storage.base import Storage
 from f5serve.core.synthesis import Speech, Synthesizer, speech_request_from_dict
 from f5serve.engine.audio import CONTENT_TYPES, encode_audio
@@ -37,25 +36,28 @@ class JobServices:
     on_progress: Callable[[str, Progress], None] | None = None
 
 
-async def execute_job(job: JobRow, services: JobServices) -> dict[str, Any]:
-    """Synthesise ``job.request``, store the audio atomically, return the result metadata.
+async def execute_job(
+    job_id: str, request: dict[str, Any], services: JobServices
+) -> dict[str, Any]:
+    """Synthesise ``request`` (a stored job request), store the audio atomically under
+    :func:`output_key` of ``job_id``, return the result metadata.
 
     Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
     """
     started = time.perf_counter()
-    request = speech_request_from_dict(job.request)
+    speech_request = speech_request_from_dict(request)
 
     def progress(p: Progress) -> None:
         if services.on_progress is not None:
-            services.on_progress(job.id, p)
+            services.on_progress(job_id, p)
 
     while True:
         try:
-            speech = await services.synthesizer.synthesize(request, progress)
+            speech = await services.synthesizer.synthesize(speech_request, progress)
             break
         except Overloaded as exc:
             await asyncio.sleep(min(exc.retry_after, MAX_BUSY_WAIT))
-    return await asyncio.to_thread(_store, job.id, speech, services.storage, started)
+    return await asyncio.to_thread(_store, job_id, speech, services.storage, started)
 
 
 def _store(job_id: str, speech: Speech, storage: Storage, started: float) -> dict[str, Any]:

@@ -1,4 +1,11 @@
-"""The job store: jobs as rows in the database; every state change is one committed update."""
+"""The job store: jobs as rows in the database; every state change is one committed update.
+
+A worker that claims a job holds a lease on it (``worker_id``, ``lease_expires_at``) and renews
+it while the job runs. A job whose lease has expired (its worker died) goes back to the queue.
+What a worker writes about a job (progress, result, failure) is fenced by its :class:`Claim`: it
+applies only while the job is still running as that worker's attempt, so the late result of a
+worker presumed dead never overwrites a newer attempt, and a cancelled job stays cancelled.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +37,30 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt of one worker at a job (what fences its writes)."""
+
+    job_id: str
+    worker_id: str
+    attempt: int
+
+    @classmethod
+    def of(cls, row: JobRow) -> Claim:
+        """The claim of a job row that :meth:`JobStore.claim` returned."""
+        assert row.worker_id is not None, "a claimed job has a worker"
+        return cls(row.id, row.worker_id, row.attempts)
+
+    def held(self) -> ColumnElement[bool]:
+        """SQL: the job is still running as this attempt of this worker."""
+        return and_(
+            JobRow.id == self.job_id,
+            JobRow.status == RUNNING,
+            JobRow.worker_id == self.worker_id,
+            JobRow.attempts == self.attempt,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,57 +122,71 @@ class JobStore:
             query = select(func.count()).select_from(JobRow).where(JobRow.status == status)
             return session.scalar(query) or 0
 
-    def claim(self, job_id: str) -> JobRow | None:
-        """Move a queued job to running (None if it is not queued any more: cancelled)."""
-        return self._transition(
-            job_id, (QUEUED,), status=RUNNING, started_at=utcnow(), attempts=JobRow.attempts + 1
-        )
-
-    def progress(
-        self, job_id: str, fraction: float, chunk: int, chunks: int, step: int, steps: int
-    ) -> None:
-        with self.sessions() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == RUNNING)
-                .values(progress=fraction, chunk=chunk, chunks=chunks, step=step, steps=steps)
-            )
-            session.commit()
-
-    def succeed(self, job_id: str, result: dict[str, Any]) -> JobRow | None:
-        return self._transition(
-            job_id,
-            (RUNNING,),
-            status=SUCCEEDED,
-            result=result,
-            progress=1.0,
-            finished_at=utcnow(),
-        )
-
-    def fail(self, job_id: str, code: str, message: str) -> JobRow | None:
-        return self._transition(
-            job_id,
-            (RUNNING,),
-            status=FAILED,
-            error_code=code,
-            error_message=message,
-            finished_at=utcnow(),
-        )
-
-    def cancel(self, job_id: str) -> JobRow:
-        """Cancel a queued or running job; a finished job is returned unchanged."""
-        self.get(job_id)
-        self._transition(job_id, (QUEUED, RUNNING), status=CANCELLED, finished_at=utcnow())
+    def claim(self, job_id: str, worker_id: str, lease_seconds: float) -> JobRow | None:
+        """Move a queued job to running as the next attempt of ``worker_id`` (None if it is not
+        queued any more: cancelled, or claimed by another worker)."""
+        values = {
+            "status": RUNNING,
+            "started_at": utcnow(),
+            "attempts": JobRow.attempts + 1,
+            "worker_id": worker_id,
+            "lease_expires_at": lease_end(lease_seconds),
+        }
+        if not self._update(and_(JobRow.id == job_id, JobRow.status == QUEUED), values):
+            return None
         return self.get(job_id)
 
-    def requeue_interrupted(self) -> int:
-        """At start-up: jobs left running by a dead process go back to the queue."""
+    def progress(
+        self, claim: Claim, fraction: float, chunk: int, chunks: int, step: int, steps: int
+    ) -> None:
+        values = {"progress": fraction, "chunk": chunk, "chunks": chunks, "step": step}
+        self._update(claim.held(), values | {"steps": steps})
+
+    def succeed(self, claim: Claim, result: dict[str, Any]) -> JobRow | None:
+        """Record the result (None when the claim is no longer held)."""
+        values = {"status": SUCCEEDED, "result": result, "progress": 1.0}
+        return self._finish(claim, values)
+
+    def fail(self, claim: Claim, code: str, message: str) -> JobRow | None:
+        """Record the failure (None when the claim is no longer held)."""
+        values = {"status": FAILED, "error_code": code, "error_message": message}
+        return self._finish(claim, values)
+
+    def cancel(self, job_id: str) -> JobRow:
+        """Cancel a queued or running job; a finished job is returned unchanged. The worker
+        running it notices at its next lease renewal (or at once in its own process)."""
+        self.get(job_id)
+        running = and_(JobRow.id == job_id, JobRow.status.in_((QUEUED, RUNNING)))
+        self._update(running, {"status": CANCELLED, "finished_at": utcnow()})
+        return self.get(job_id)
+
+    def renew(self, claims: list[Claim], lease_seconds: float) -> list[str]:
+        """Extend the leases of ``claims``; the ids of those no longer held (cancelled, or
+        re-queued after their lease expired), which their worker must stop."""
+        if not claims:
+            return []
+        end = lease_end(lease_seconds)
         with self.sessions() as session:
-            result = session.execute(
-                update(JobRow).where(JobRow.status == RUNNING).values(status=QUEUED, progress=0.0)
+            held = set(
+                session.scalars(
+                    update(JobRow)
+                    .where(or_(*(claim.held() for claim in claims)))
+                    .values(lease_expires_at=end)
+                    .returning(JobRow.id)
+                )
             )
             session.commit()
-            return int(getattr(result, "rowcount", 0) or 0)
+        return [claim.job_id for claim in claims if claim.job_id not in held]
+
+    def requeue_expired(self) -> list[str]:
+        """Running jobs whose lease has expired (their worker died) go back to the queue; their
+        ids. A job running before leases existed has none, and counts as expired."""
+        expired = or_(JobRow.lease_expires_at.is_(None), JobRow.lease_expires_at < utcnow())
+        return self._requeue(and_(JobRow.status == RUNNING, expired))
+
+    def release(self, worker_id: str) -> list[str]:
+        """A worker that stops puts its running jobs back in the queue at once; their ids."""
+        return self._requeue(and_(JobRow.status == RUNNING, JobRow.worker_id == worker_id))
 
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""
@@ -164,16 +209,31 @@ class JobStore:
             session.commit()
         return rows
 
-    def _transition(self, job_id: str, allowed: tuple[str, ...], **values: Any) -> JobRow | None:
+    def _requeue(self, where: ColumnElement[bool]) -> list[str]:
+        values = {"status": QUEUED, "progress": 0.0, "worker_id": None, "lease_expires_at": None}
         with self.sessions() as session:
-            result = session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status.in_(allowed))
-                .values(**values)
+            ids = list(
+                session.scalars(update(JobRow).where(where).values(values).returning(JobRow.id))
             )
             session.commit()
-            changed = int(getattr(result, "rowcount", 0) or 0)
-        return self.get(job_id) if changed else None
+        return ids
+
+    def _finish(self, claim: Claim, values: dict[str, Any]) -> JobRow | None:
+        if not self._update(claim.held(), values | {"finished_at": utcnow()}):
+            return None
+        return self.get(claim.job_id)
+
+    def _update(self, where: ColumnElement[bool], values: dict[str, Any]) -> bool:
+        """Apply ``values`` to the rows ``where`` selects; whether any changed."""
+        with self.sessions() as session:
+            result = session.execute(update(JobRow).where(where).values(values))
+            session.commit()
+            return bool(getattr(result, "rowcount", 0))
+
+
+def lease_end(seconds: float) -> datetime:
+    """When a lease taken (or renewed) now expires."""
+    return utcnow() + timedelta(seconds=seconds)
 
 
 def retention_cutoff(seconds: float) -> datetime:

@@ -1,17 +1,25 @@
 """The in-process job worker: takes job ids from the queue, runs them (several at once, so they
-batch in the scheduler), records outcomes, re-queues interrupted jobs at start-up and expires
-old outputs."""
+batch in the scheduler), records outcomes, holds leases on its running jobs, re-queues the jobs of
+dead workers and expires old outputs.
+
+Every third of a lease the worker renews the leases of its running jobs (stopping those it no
+longer holds: cancelled from any process, or taken over after its lease expired) and re-queues
+running jobs whose lease has expired.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 
 from f5serve.core.jobs.queue import JobQueue
 from f5serve.core.jobs.runner import JobServices, execute_job
-from f5serve.core.jobs.store import QUEUED, JobStore, retention_cutoff
+from f5serve.core.jobs.store import QUEUED, Claim, JobStore, retention_cutoff
 from f5serve.core.metrics import Metrics
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import F5ServeError, Timeout
@@ -19,6 +27,11 @@ from f5serve.errors import F5ServeError, Timeout
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds between progress writes of one job to the database
+
+
+def new_worker_id() -> str:
+    """A name for one worker: host, process and a random part (unique across restarts)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class JobWorker:
@@ -35,6 +48,7 @@ class JobWorker:
         timeout: float,
         retention: float,
         cleanup_interval: float,
+        lease_seconds: float,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -44,31 +58,34 @@ class JobWorker:
         self.timeout = timeout
         self.retention = retention
         self.cleanup_interval = cleanup_interval
-        self.live: dict[str, Progress] = {}
+        self.lease_seconds = lease_seconds
+        self.worker_id = new_worker_id()
+        self._claims: dict[str, Claim] = {}
         self._written: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         services.on_progress = self._progress
 
     async def start(self, run_jobs: bool = True) -> None:
-        """Re-queue what a previous process left, then start the loops."""
+        """Re-queue the jobs of dead workers, queue what is queued, then start the loops."""
         if run_jobs:
-            requeued = self.store.requeue_interrupted()
-            if requeued:
-                log.warning("re-running %d job(s) interrupted by a restart", requeued)
+            await self._requeue_expired()
             for job_id in self.store.queued_ids():
                 await self.queue.put(job_id)
             self._tasks += [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+            self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
 
     async def stop(self) -> None:
-        """Stop the loops; running jobs stay 'running' in the store and re-run at next start."""
+        """Stop the loops and put this worker's running jobs back in the queue (a later start,
+        here or in another process, runs them again)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await asyncio.to_thread(self.store.release, self.worker_id)
 
     def cancel(self, job_id: str) -> None:
         """Stop a running job (its status is set by the caller)."""
@@ -88,44 +105,79 @@ class JobWorker:
                 raise
             finally:
                 self._running.pop(job_id, None)
-                self.live.pop(job_id, None)
+                self._claims.pop(job_id, None)
                 self._written.pop(job_id, None)
 
     async def _run(self, job_id: str) -> None:
-        job = self.store.claim(job_id)
-        if job is None:  # cancelled (or already taken) while queued
+        job = self.store.claim(job_id, self.worker_id, self.lease_seconds)
+        if job is None:  # cancelled (or taken by another worker) while queued
             return
+        claim = self._claims[job_id] = Claim.of(job)
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(execute_job(job, self.services), self.timeout)
+            run = execute_job(job_id, job.request, self.services)
+            result = await asyncio.wait_for(run, self.timeout)
         except asyncio.TimeoutError:
             error = Timeout(f"the job took longer than {self.timeout:g} s")
-            self._finish(job_id, "failed", self.store.fail(job_id, error.code, error.message))
+            self._failed(claim, error.code, error.message)
         except F5ServeError as exc:
-            self._finish(job_id, "failed", self.store.fail(job_id, exc.code, exc.message))
+            self._failed(claim, exc.code, exc.message)
         except Exception:
             log.exception("job %s failed unexpectedly", job_id)
             message = "unexpected error while running the job (see the server log)"
-            self._finish(job_id, "failed", self.store.fail(job_id, "internal_error", message))
+            self._failed(claim, "internal_error", message)
         else:
-            done = self.store.succeed(job_id, result)
-            self._finish(job_id, "succeeded", done)
-            if done is not None:
+            if self._recorded(claim, "succeeded", self.store.succeed(claim, result)):
                 wall = time.perf_counter() - started
                 self.metrics.observe_synthesis("job", wall, float(result["duration"]))
 
-    def _finish(self, job_id: str, outcome: str, row: object) -> None:
-        self.metrics.jobs.labels(outcome if row is not None else "cancelled").inc()
+    def _failed(self, claim: Claim, code: str, message: str) -> None:
+        self._recorded(claim, "failed", self.store.fail(claim, code, message))
+
+    def _recorded(self, claim: Claim, outcome: str, row: object) -> bool:
+        """Count an outcome the store accepted; a refused one (the job was cancelled, or another
+        worker took it over) is logged and dropped."""
+        if row is None:
+            log.info(
+                "job %s attempt %d is no longer held: outcome dropped", claim.job_id, claim.attempt
+            )
+            return False
+        self.metrics.jobs.labels(outcome).inc()
+        return True
 
     def _progress(self, job_id: str, p: Progress) -> None:
-        self.live[job_id] = p
         now = time.monotonic()
         if now - self._written.get(job_id, 0.0) >= PROGRESS_WRITE_INTERVAL or p.fraction >= 1:
             self._written[job_id] = now
             try:
-                self.store.progress(job_id, p.fraction, p.chunk, p.chunks, p.step, p.steps)
+                claim = self._claims[job_id]
+                self.store.progress(claim, p.fraction, p.chunk, p.chunks, p.step, p.steps)
             except Exception:  # progress is best effort; the job goes on
                 log.exception("could not record the progress of job %s", job_id)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self.heartbeat()
+            except Exception:
+                log.exception("job lease renewal failed")
+
+    async def heartbeat(self) -> None:
+        """Renew the leases of the running jobs, stop those no longer held, re-queue the jobs
+        of dead workers."""
+        claims = list(self._claims.values())
+        for job_id in await asyncio.to_thread(self.store.renew, claims, self.lease_seconds):
+            log.info("job %s was cancelled or taken over: stopping it here", job_id)
+            self.cancel(job_id)
+        for job_id in await self._requeue_expired():
+            await self.queue.put(job_id)
+
+    async def _requeue_expired(self) -> list[str]:
+        requeued = await asyncio.to_thread(self.store.requeue_expired)
+        if requeued:
+            log.warning("re-running %d job(s) whose worker stopped", len(requeued))
+        return requeued
 
     async def _cleanup_loop(self) -> None:
         while True:
