@@ -85,7 +85,10 @@ class JobWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await asyncio.to_thread(self.store.release, self.worker_id)
+        try:
+            await asyncio.to_thread(self.store.release, self.worker_id)
+        except Exception:  # they run again once their leases expire
+            log.exception("could not hand the running jobs back to the queue")
 
     def cancel(self, job_id: str) -> None:
         """Stop a running job (its status is set by the caller)."""
@@ -146,14 +149,18 @@ class JobWorker:
         return True
 
     def _progress(self, job_id: str, p: Progress) -> None:
+        """Write a job's progress, at most every PROGRESS_WRITE_INTERVAL (called from the
+        scheduler's thread)."""
+        claim = self._claims.get(job_id)
         now = time.monotonic()
-        if now - self._written.get(job_id, 0.0) >= PROGRESS_WRITE_INTERVAL or p.fraction >= 1:
-            self._written[job_id] = now
-            try:
-                claim = self._claims[job_id]
-                self.store.progress(claim, p.fraction, p.chunk, p.chunks, p.step, p.steps)
-            except Exception:  # progress is best effort; the job goes on
-                log.exception("could not record the progress of job %s", job_id)
+        due = now - self._written.get(job_id, 0.0) >= PROGRESS_WRITE_INTERVAL or p.fraction >= 1
+        if claim is None or not due:
+            return
+        self._written[job_id] = now
+        try:
+            self.store.progress(claim, p.fraction, p.chunk, p.chunks, p.step, p.steps)
+        except Exception:  # progress is best effort; the job goes on
+            log.exception("could not record the progress of job %s", job_id)
 
     async def _heartbeat_loop(self) -> None:
         while True:
