@@ -97,7 +97,7 @@ class JobWorker:
             return
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(execute_job(job, self.services), self.timeout)
+            output = await asyncio.wait_for(execute_job(job, self.services), self.timeout)
         except asyncio.TimeoutError:
             error = Timeout(f"the job took longer than {self.timeout:g} s")
             self._finish(job_id, "failed", self.store.fail(job_id, error.code, error.message))
@@ -108,11 +108,11 @@ class JobWorker:
             message = "unexpected error while running the job (see the server log)"
             self._finish(job_id, "failed", self.store.fail(job_id, "internal_error", message))
         else:
-            done = self.store.succeed(job_id, result)
+            done = self.store.succeed(job_id, output.result)
             self._finish(job_id, "succeeded", done)
             if done is not None:
                 wall = time.perf_counter() - started
-                self.metrics.observe_synthesis("job", wall, float(result["duration"]))
+                self.metrics.observe_synthesis("job", wall, output.speech.duration)
 
     def _finish(self, job_id: str, outcome: str, row: object) -> None:
         self.metrics.jobs.labels(outcome if row is not None else "cancelled").inc()

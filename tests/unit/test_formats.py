@@ -1,0 +1,34 @@
+"""The core's view of audio formats: the type the doors' schemas use, and transcoding a stored
+job output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from f5serve.core.formats import OUTPUT_FORMAT, FormatName, transcode
+from f5serve.engine.audio import FORMATS, SAMPLE_RATE, encode_audio, load_audio
+
+EN_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "basic_ref_en.wav"
+
+
+def test_the_format_type_accepts_exactly_the_formats_of_the_table() -> None:
+    adapter = TypeAdapter(FormatName)
+    assert adapter.json_schema()["enum"] == list(FORMATS)
+    assert adapter.validate_python("opus") == "opus"
+    with pytest.raises(ValidationError):
+        adapter.validate_python("wma")
+
+
+def test_transcode_keeps_the_stored_wav_and_encodes_other_formats() -> None:
+    audio, sr = load_audio(EN_WAV)
+    stored = encode_audio(audio, sr, OUTPUT_FORMAT)
+    assert transcode(stored, "wav") is stored
+    flac, flac_sr = load_audio(transcode(stored, "flac"))
+    assert flac_sr == SAMPLE_RATE
+    np.testing.assert_allclose(flac, load_audio(stored)[0], atol=2 / 32768)  # lossless, 16 bit
+    mp3, _ = load_audio(transcode(stored, "mp3"))
+    assert abs(len(mp3) - len(audio)) < 0.05 * SAMPLE_RATE
