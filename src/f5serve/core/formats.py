@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Literal
 
+from f5serve.core.storage.base import Storage
 from f5serve.core.synthesis import Speech
 from f5serve.engine.audio import FORMATS, encode_audio, load_audio
 
@@ -18,8 +19,10 @@ else:  # Literal["wav", "flac", ...]: one value per entry of the table
 OUTPUT_FORMAT = "wav"  # what job outputs are stored as; downloads in other formats are transcoded
 
 
-def transcode(stored: bytes, fmt: str) -> bytes:
-    """A stored job output (WAV) in format ``fmt``: the bytes themselves when ``fmt`` is WAV."""
+def read_output(storage: Storage, key: str, fmt: str) -> bytes:
+    """The job output stored (as WAV) at ``key``, in format ``fmt``: the stored bytes themselves
+    when ``fmt`` is WAV. Blocking (storage and encoder): call it off the event loop."""
+    stored = storage.get(key)
     if fmt == OUTPUT_FORMAT:
         return stored
     audio, sample_rate = load_audio(stored)

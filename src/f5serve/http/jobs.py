@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from f5serve.core.db import JobRow
-from f5serve.core.formats import FormatName, transcode
+from f5serve.core.formats import FormatName, read_output
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text, speech_request_from_dict
@@ -98,8 +98,8 @@ async def job_audio(
             f"job {job_id!r} is {job.status}; audio exists once it has succeeded",
             details={"status": job.status},
         )
-    stored = await asyncio.to_thread(services.storage.get, job.result["output_key"])
-    data = await asyncio.to_thread(transcode, stored, format)
+    key = job.result["output_key"]
+    data = await asyncio.to_thread(read_output, services.storage, key, format)
     filename = output_format(format).file_name(job_id)
     return audio_response(
         data, format, {"Content-Disposition": f'attachment; filename="{filename}"'}

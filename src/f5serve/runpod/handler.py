@@ -20,7 +20,7 @@ from typing import Any
 from f5serve import __version__
 from f5serve.core import listing
 from f5serve.core.db import JobRow
-from f5serve.core.formats import OUTPUT_FORMAT, encode_speech, transcode
+from f5serve.core.formats import OUTPUT_FORMAT, encode_speech, read_output
 from f5serve.core.jobs.runner import JobServices, execute_job, output_key
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
@@ -167,8 +167,8 @@ class RunPodWorker:
     async def _download(self, raw: dict[str, Any], job: Job) -> Output:
         params = parse(DownloadInput, raw)
         fmt = output_format(params.response_format)
-        stored = await asyncio.to_thread(self.services.storage.get, output_key(params.job_id))
-        audio = await asyncio.to_thread(transcode, stored, fmt.name)
+        key = output_key(params.job_id)
+        audio = await asyncio.to_thread(read_output, self.services.storage, key, fmt.name)
         return {
             "job_id": params.job_id,
             "audio_data": base64.b64encode(audio).decode("ascii"),
