@@ -8,7 +8,10 @@ MP4 container. Samples are clipped to [-1, 1] and scaled by 32767 before integer
 
 A sample rate that a lossy encoder does not support is resampled to 48 kHz first; 24 kHz is native
 to all of them (for Opus the decoder still reports 48 kHz: Opus always decodes at 48 kHz).
-This module does not import :mod:`f5serve.engine.audio` (which re-exports it).
+:data:`FORMATS` is the one table of formats (name, content type, file extensions, encoder,
+streamable or not): the API's format fields, the CLI's output extensions and the content types of
+answers all come from it. This module does not import :mod:`f5serve.engine.audio` (which
+re-exports it).
 """
 
 from __future__ import annotations
@@ -135,7 +138,6 @@ def _pyav(container: str, codec: str, bit_rate: int) -> Encoder:
 
 
 _OPUS = _pyav("ogg", "libopus", 48_000)
-_AAC = _pyav("adts", "aac", 96_000)
 
 FORMATS: dict[str, OutputFormat] = {
     fmt.name: fmt
@@ -145,7 +147,7 @@ FORMATS: dict[str, OutputFormat] = {
         OutputFormat("mp3", "audio/mpeg", (".mp3",), _pyav("mp3", "libmp3lame", 128_000)),
         OutputFormat("opus", "audio/ogg", (".opus",), _OPUS),
         OutputFormat("ogg", "audio/ogg", (".ogg",), _OPUS),
-        OutputFormat("aac", "audio/aac", (".aac",), _AAC),
+        OutputFormat("aac", "audio/aac", (".aac",), _pyav("adts", "aac", 96_000)),
         OutputFormat("m4a", "audio/mp4", (".m4a",), _pyav("ipod", "aac", 96_000)),
         OutputFormat("pcm", "audio/pcm", (".pcm", ".raw"), _encode_pcm, streamable=True),
     )
