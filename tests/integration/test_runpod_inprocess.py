@@ -113,3 +113,27 @@ def test_ref_audio_base64_without_ref_text_is_invalid_input(worker: RunPodWorker
     assert out["error"] == "invalid_input", out
     assert out["message"] == "ref_text (the transcript of ref_audio) is required"
     assert not worker.services.storage.exists("output/no-text.wav")  # nothing was synthesised
+
+
+def test_the_base64_reply_is_encoded_from_memory_not_read_back(
+    worker: RunPodWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's WAV is stored, and the reply is encoded from the synthesised audio: the worker
+    never reads its own output back (on S3 that would be a GET per job)."""
+    storage = worker.services.storage
+    read = storage.get
+    keys: list[str] = []
+
+    def get(key: str) -> bytes:
+        keys.append(key)
+        return read(key)
+
+    monkeypatch.setattr(storage, "get", get)
+    job = {"text": "Encoded from memory.", "voice": "narrator", "job_id": "mem-1"}
+    out = handle(worker, job | {"response_format": "mp3", "return": "base64"})
+    assert out["status"] == "completed", out
+    assert out["content_type"] == "audio/mpeg" and out["filename"] == "mem-1.mp3"
+    seconds = assert_speech(base64.b64decode(out["audio_base64"]), "mp3")
+    assert seconds == pytest.approx(out["duration"], abs=0.12)
+    assert storage.exists("output/mem-1.wav")
+    assert not [k for k in keys if k.startswith("output/")], keys

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings
 
 from f5serve.core.services import Services
+from f5serve.engine.audio import FORMATS
 from f5serve.http.app import create_app
 
 TEXT = "A job that the worker runs in the background."
@@ -47,6 +48,8 @@ def test_job_runs_and_downloads_in_every_format(client: TestClient) -> None:
     for fmt in ("wav", "flac", "mp3", "opus", "aac", "pcm"):
         audio = client.get(f"/v1/jobs/{job_id}/audio", params={"format": fmt})
         assert audio.status_code == 200, audio.text
+        assert audio.headers["content-type"] == FORMATS[fmt].content_type
+        assert audio.headers["content-disposition"] == f'attachment; filename="{job_id}.{fmt}"'
         seconds = assert_speech(audio.content, fmt)
         assert seconds == pytest.approx(done["result"]["duration"], abs=0.12)
 
@@ -159,6 +162,8 @@ def test_job_errors_use_the_envelope(client: TestClient) -> None:
     assert bad_b64.status_code == 422
     huge = client.post("/v1/jobs", json={"text": "y" * 100_001, "voice": "narrator"})
     assert huge.status_code == 413
+    # the limit of jobs themselves: no advice to use the endpoint just called
+    assert huge.json()["error"]["message"] == "text is 100001 characters long (at most 100000)"
 
 
 def test_a_full_job_queue_gives_429(client: TestClient) -> None:

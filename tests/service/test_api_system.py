@@ -88,6 +88,11 @@ def test_api_keys_are_required_when_configured(strict: TestClient) -> None:
 def test_limits_are_configurable(strict: TestClient) -> None:
     long_text = strict.post("/v1/tts", json={"text": "x" * 101, "voice": "narrator"}, headers=AUTH)
     assert long_text.status_code == 413
+    message = "text is 101 characters long (at most 100); use /v1/jobs for long texts"
+    assert long_text.json()["error"]["message"] == message
+    openai = {"model": "tts-1", "input": "x" * 101, "voice": "narrator"}
+    long_input = strict.post("/v1/audio/speech", json=openai, headers=AUTH)
+    assert long_input.status_code == 413 and long_input.json()["error"]["message"] == message
     big = strict.post(
         "/v1/voices",
         headers=AUTH,

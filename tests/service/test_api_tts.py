@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech
 
-from f5serve.engine.audio import CONTENT_TYPES
+from f5serve.engine.audio import FORMATS
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 VOICE = {"ref_name": "sample/narrator.wav"}
@@ -18,7 +18,7 @@ VOICE = {"ref_name": "sample/narrator.wav"}
 def test_each_response_format_decodes_to_24khz_speech(client: TestClient, fmt: str) -> None:
     r = client.post("/v1/tts", json={"text": TEXT, **VOICE, "response_format": fmt, "seed": 1})
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == CONTENT_TYPES[fmt]
+    assert r.headers["content-type"] == FORMATS[fmt].content_type
     assert_speech(r.content, fmt)
 
 

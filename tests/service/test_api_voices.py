@@ -7,6 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, decode
 
+from f5serve.core import listing
+from f5serve.core.services import Services
 from f5serve.engine.audio import encode_audio, load_audio
 
 REF_AUDIO, REF_SR = load_audio(REF_WAV)
@@ -50,6 +52,19 @@ def test_voice_crud(client: TestClient) -> None:
     assert client.delete(f"/v1/voices/{created['id']}").status_code == 204
     assert client.get(f"/v1/voices/{created['id']}").status_code == 404
     assert client.get(f"/v1/voices/{created['id']}/audio").status_code == 404
+
+
+def test_the_core_voice_list_is_what_the_api_lists(client: TestClient) -> None:
+    """One list for every door: HTTP shows it as /v1/voices; a directory voice also has the
+    ref_name a request may use (RunPod lists it), an upload none."""
+    upload(client, "listed", REF_WAV.read_bytes())
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    voices = {v.name: v for v in listing.voices(services.voices)}
+    api = {v["name"]: v for v in client.get("/v1/voices").json()["voices"]}
+    assert set(voices) == set(api)
+    assert voices["listed"].ref_name is None and voices["listed"].id == api["listed"]["id"]
+    assert voices["narrator"].ref_name == "sample/narrator.wav"
+    assert voices["narrator"].duration == api["narrator"]["duration"]
 
 
 def test_duplicate_names_conflict(client: TestClient) -> None:

@@ -17,7 +17,6 @@ import soundfile as sf
 
 from f5serve.engine import silence
 from f5serve.engine.audio import (
-    CONTENT_TYPES,
     FORMATS,
     SAMPLE_RATE,
     clean_reference,
@@ -25,6 +24,7 @@ from f5serve.engine.audio import (
     format_from_path,
     load_audio,
     normalize_loudness,
+    output_format,
     prepare_reference,
     resample,
     restore_loudness,
@@ -540,8 +540,30 @@ def test_format_from_path() -> None:
         format_from_path("speech")
 
 
-def test_content_types_cover_formats() -> None:
-    assert set(CONTENT_TYPES) == set(FORMATS)
-    assert CONTENT_TYPES["mp3"] == "audio/mpeg"
-    assert CONTENT_TYPES["opus"] == "audio/ogg"
-    assert CONTENT_TYPES["pcm"] == "audio/pcm"
+def test_one_table_names_each_format_with_its_content_type_and_extension() -> None:
+    assert {name: f.content_type for name, f in FORMATS.items()} == {
+        "wav": "audio/wav",
+        "flac": "audio/flac",
+        "mp3": "audio/mpeg",
+        "opus": "audio/ogg",
+        "ogg": "audio/ogg",
+        "aac": "audio/aac",
+        "m4a": "audio/mp4",
+        "pcm": "audio/pcm",
+    }
+    assert all(f.name == name for name, f in FORMATS.items())
+    assert all(format_from_path(f.file_name("speech")) == name for name, f in FORMATS.items())
+    assert format_from_path("a.wave") == "wav" and format_from_path("a.raw") == "pcm"
+    assert [name for name, f in FORMATS.items() if f.streamable] == ["pcm"]
+    assert output_format("MP3") is FORMATS["mp3"]
+    with pytest.raises(InvalidInput, match="unknown audio format 'wma'"):
+        output_format("wma")
+
+
+def test_a_streamable_format_concatenates_pieces_into_the_whole(en: np.ndarray) -> None:
+    half = len(en) // 2
+    pieces = [
+        encode_audio(en[:half], SAMPLE_RATE, "pcm"),
+        encode_audio(en[half:], SAMPLE_RATE, "pcm"),
+    ]
+    assert b"".join(pieces) == encode_audio(en, SAMPLE_RATE, "pcm")

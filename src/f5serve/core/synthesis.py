@@ -191,11 +191,13 @@ class Synthesizer:
         return await self.voices.reference(row, model, engine), row.name
 
 
-def check_text(text: str, limit: int) -> None:
-    """Refuse text over ``limit`` characters (413) or without content (422)."""
+def check_text(text: str, limit: int, advice: str = "") -> None:
+    """Refuse text over ``limit`` characters (413, ending with the caller's ``advice``) or
+    without content (422)."""
     if len(text) > limit:
         raise PayloadTooLarge(
-            f"text is {len(text)} characters long (at most {limit}); use /v1/jobs for long texts",
+            f"text is {len(text)} characters long (at most {limit})"
+            + (f"; {advice}" if advice else ""),
             details={"chars": len(text), "max_chars": limit},
         )
     if not text.strip():

@@ -34,12 +34,17 @@ import soundfile as sf
 import soxr
 
 from f5serve.engine import silence
-from f5serve.engine.audio_codecs import CONTENT_TYPES, FORMATS, encode_audio, format_from_path
+from f5serve.engine.audio_codecs import (
+    FORMATS,
+    OutputFormat,
+    encode_audio,
+    format_from_path,
+    output_format,
+)
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.errors import InvalidAudio, NotFound, UnsupportedMediaType
 
 __all__ = [
-    "CONTENT_TYPES",
     "FORMATS",
     "MAX_REFERENCE_SECONDS",
     "MIN_REFERENCE_SECONDS",
@@ -47,12 +52,14 @@ __all__ = [
     "SILENCE_DBFS",
     "TARGET_RMS",
     "AudioSource",
+    "OutputFormat",
     "PreparedReference",
     "clean_reference",
     "encode_audio",
     "format_from_path",
     "load_audio",
     "normalize_loudness",
+    "output_format",
     "prepare_reference",
     "resample",
     "restore_loudness",

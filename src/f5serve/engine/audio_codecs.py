@@ -8,12 +8,16 @@ MP4 container. Samples are clipped to [-1, 1] and scaled by 32767 before integer
 
 A sample rate that a lossy encoder does not support is resampled to 48 kHz first; 24 kHz is native
 to all of them (for Opus the decoder still reports 48 kHz: Opus always decodes at 48 kHz).
-This module does not import :mod:`f5serve.engine.audio` (which re-exports it).
+:data:`FORMATS` is the one table of formats (name, content type, file extensions, encoder,
+streamable or not): the API's format fields, the CLI's output extensions and the content types of
+answers all come from it. This module does not import :mod:`f5serve.engine.audio` (which
+re-exports it).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,80 +29,57 @@ import soxr
 
 from f5serve.errors import InvalidInput
 
-FORMATS = ("wav", "flac", "mp3", "opus", "ogg", "aac", "m4a", "pcm")
-
-CONTENT_TYPES: dict[str, str] = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "ogg": "audio/ogg",
-    "aac": "audio/aac",
-    "m4a": "audio/mp4",
-    "pcm": "audio/pcm",
-}
-
-EXTENSIONS: dict[str, str] = {
-    ".wav": "wav",
-    ".wave": "wav",
-    ".flac": "flac",
-    ".mp3": "mp3",
-    ".opus": "opus",
-    ".ogg": "ogg",
-    ".aac": "aac",
-    ".m4a": "m4a",
-    ".pcm": "pcm",
-    ".raw": "pcm",
-}
-
 FALLBACK_RATE = 48000
+
+Encoder = Callable[[np.ndarray, int], bytes]  # (clean mono float32 samples, sample rate) -> bytes
 
 
 @dataclass(frozen=True)
-class _LossySpec:
-    container: str
-    codec: str
-    bit_rate: int
+class OutputFormat:
+    """One audio format the service answers in: one entry of :data:`FORMATS`."""
+
+    name: str  # the API's value (response_format, ?format=) and the CLI's
+    content_type: str  # the Content-Type of an answer in this format
+    extensions: tuple[str, ...]  # file name endings read as this format; the first names files
+    encoder: Encoder
+    streamable: bool = False  # pieces encoded one by one and concatenated are valid audio
+
+    def file_name(self, stem: str) -> str:
+        """``stem`` with this format's extension (``job-1`` → ``job-1.wav``)."""
+        return stem + self.extensions[0]
 
 
-_LOSSY: dict[str, _LossySpec] = {
-    "mp3": _LossySpec("mp3", "libmp3lame", 128_000),
-    "opus": _LossySpec("ogg", "libopus", 48_000),
-    "ogg": _LossySpec("ogg", "libopus", 48_000),
-    "aac": _LossySpec("adts", "aac", 96_000),
-    "m4a": _LossySpec("ipod", "aac", 96_000),
-}
+def output_format(name: str) -> OutputFormat:
+    """The entry of :data:`FORMATS` for ``name`` (case-insensitive); InvalidInput if unknown."""
+    fmt = FORMATS.get(name.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"unknown audio format {name.lower()!r}; use one of: {', '.join(FORMATS)}",
+            details={"format": name.lower(), "supported_formats": list(FORMATS)},
+        )
+    return fmt
 
 
 def format_from_path(path: str | Path) -> str:
     """The output format for a file name, from its extension (case-insensitive)."""
     suffix = Path(path).suffix.lower()
-    if suffix not in EXTENSIONS:
-        supported = ", ".join(EXTENSIONS)
+    by_extension = {ext: fmt.name for fmt in FORMATS.values() for ext in fmt.extensions}
+    if suffix not in by_extension:
+        supported = ", ".join(by_extension)
         shown = suffix or "no extension"
         raise InvalidInput(
             f"cannot tell the audio format of {path} ({shown}); use one of: {supported}",
-            details={"path": str(path), "supported_extensions": list(EXTENSIONS)},
+            details={"path": str(path), "supported_extensions": list(by_extension)},
         )
-    return EXTENSIONS[suffix]
+    return by_extension[suffix]
 
 
 def encode_audio(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """Encode mono float audio (``[samples]``, nominally in [-1, 1]) in format ``fmt``."""
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        raise InvalidInput(
-            f"unknown audio format {fmt!r}; use one of: {', '.join(FORMATS)}",
-            details={"format": fmt, "supported_formats": list(FORMATS)},
-        )
+    encoder = output_format(fmt).encoder
     if sample_rate <= 0:
         raise ValueError(f"sample rate must be positive, got {sample_rate}")
-    samples = _clean_samples(audio)
-    if fmt == "pcm":
-        return to_pcm16(samples).tobytes()
-    if fmt in ("wav", "flac"):
-        return _encode_soundfile(samples, sample_rate, fmt)
-    return _encode_pyav(samples, sample_rate, _LOSSY[fmt])
+    return encoder(_clean_samples(audio), sample_rate)
 
 
 def _clean_samples(audio: np.ndarray) -> np.ndarray:
@@ -115,26 +96,60 @@ def to_pcm16(audio: np.ndarray) -> np.ndarray:
     return np.round(clipped * 32767.0).astype("<i2")
 
 
-def _encode_soundfile(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, to_pcm16(samples), sample_rate, format=fmt.upper(), subtype="PCM_16")
-    return buffer.getvalue()
+def _encode_pcm(samples: np.ndarray, sample_rate: int) -> bytes:
+    return to_pcm16(samples).tobytes()
 
 
-def _encode_pyav(samples: np.ndarray, sample_rate: int, spec: _LossySpec) -> bytes:
-    rates = av.codec.Codec(spec.codec, "w").audio_rates
-    rate = sample_rate if not rates or sample_rate in rates else FALLBACK_RATE
-    if rate != sample_rate and len(samples):
-        samples = soxr.resample(samples, sample_rate, rate, quality="VHQ").astype(np.float32)
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=spec.container) as container:
-        stream = container.add_stream(spec.codec, rate=rate, layout="mono")
-        stream.bit_rate = spec.bit_rate
-        if len(samples):
-            frame = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="fltp", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = 0
-            frame.time_base = Fraction(1, rate)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
+def _soundfile(container: str) -> Encoder:
+    """16-bit PCM in a soundfile container (``WAV``, ``FLAC``)."""
+
+    def encode(samples: np.ndarray, sample_rate: int) -> bytes:
+        buffer = io.BytesIO()
+        sf.write(buffer, to_pcm16(samples), sample_rate, format=container, subtype="PCM_16")
+        return buffer.getvalue()
+
+    return encode
+
+
+def _pyav(container: str, codec: str, bit_rate: int) -> Encoder:
+    """A lossy codec in a container, through PyAV (FFmpeg)."""
+
+    def encode(samples: np.ndarray, sample_rate: int) -> bytes:
+        rates = av.codec.Codec(codec, "w").audio_rates
+        rate = sample_rate if not rates or sample_rate in rates else FALLBACK_RATE
+        if rate != sample_rate and len(samples):
+            samples = soxr.resample(samples, sample_rate, rate, quality="VHQ").astype(np.float32)
+        buffer = io.BytesIO()
+        with av.open(buffer, mode="w", format=container) as out:
+            stream = out.add_stream(codec, rate=rate, layout="mono")
+            stream.bit_rate = bit_rate
+            if len(samples):
+                frame = av.AudioFrame.from_ndarray(
+                    samples[np.newaxis, :], format="fltp", layout="mono"
+                )
+                frame.sample_rate = rate
+                frame.pts = 0
+                frame.time_base = Fraction(1, rate)
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return buffer.getvalue()
+
+    return encode
+
+
+_OPUS = _pyav("ogg", "libopus", 48_000)
+
+FORMATS: dict[str, OutputFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        OutputFormat("wav", "audio/wav", (".wav", ".wave"), _soundfile("WAV")),
+        OutputFormat("flac", "audio/flac", (".flac",), _soundfile("FLAC")),
+        OutputFormat("mp3", "audio/mpeg", (".mp3",), _pyav("mp3", "libmp3lame", 128_000)),
+        OutputFormat("opus", "audio/ogg", (".opus",), _OPUS),
+        OutputFormat("ogg", "audio/ogg", (".ogg",), _OPUS),
+        OutputFormat("aac", "audio/aac", (".aac",), _pyav("adts", "aac", 96_000)),
+        OutputFormat("m4a", "audio/mp4", (".m4a",), _pyav("ipod", "aac", 96_000)),
+        OutputFormat("pcm", "audio/pcm", (".pcm", ".raw"), _encode_pcm, streamable=True),
+    )
+}
+"""Every output format, by name: adding a format is one entry here."""

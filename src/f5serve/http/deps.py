@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
 from f5serve.core.services import Services
-from f5serve.core.synthesis import Speech
-from f5serve.engine.audio import CONTENT_TYPES, encode_audio
+from f5serve.core.synthesis import check_text
+from f5serve.engine.audio import output_format
 
 
 def get_services(request: Request) -> Services:
@@ -18,13 +17,13 @@ def get_services(request: Request) -> Services:
     return services
 
 
-async def encode(speech: Speech, fmt: str) -> bytes:
-    """Encode off the event loop (mp3/aac encoders take a while)."""
-    return await asyncio.to_thread(encode_audio, speech.audio, speech.sample_rate, fmt)
+def check_sync_text(services: Services, text: str) -> None:
+    """The text limit of the routes that answer with the audio (longer texts go to jobs)."""
+    check_text(text, services.settings.max_text_chars, "use /v1/jobs for long texts")
 
 
 def audio_response(data: bytes, fmt: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(data, media_type=CONTENT_TYPES[fmt], headers=headers)
+    return Response(data, media_type=output_format(fmt).content_type, headers=headers)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

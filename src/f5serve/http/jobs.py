@@ -7,18 +7,17 @@ import asyncio
 import uuid
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from f5serve.core.db import JobRow
+from f5serve.core.formats import FormatName, read_output
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
 from f5serve.core.synthesis import check_text, speech_request_from_dict
-from f5serve.engine.audio import encode_audio, load_audio
+from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired, TooManyRequests
 from f5serve.http.deps import ServicesDep, audio_response
 from f5serve.http.schemas import (
-    AudioFormat,
     ErrorEnvelope,
     JobList,
     JobProgress,
@@ -88,7 +87,7 @@ async def cancel_job(job_id: str, services: ServicesDep) -> JobStatus:
 async def job_audio(
     services: ServicesDep,
     job_id: str,
-    format: AudioFormat = "wav",
+    format: FormatName = "wav",
 ) -> Response:
     job = await asyncio.to_thread(services.jobs.get, job_id)
     if job.status == EXPIRED:
@@ -98,16 +97,12 @@ async def job_audio(
             f"job {job_id!r} is {job.status}; audio exists once it has succeeded",
             details={"status": job.status},
         )
-    data = await asyncio.to_thread(services.storage.get, job.result["output_key"])
-    if format != "wav":
-        data = await asyncio.to_thread(_transcode, data, format)
-    headers = {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
-    return audio_response(data, format, headers)
-
-
-def _transcode(data: bytes, fmt: str) -> bytes:
-    audio, sr = load_audio(data)
-    return encode_audio(np.asarray(audio, dtype=np.float32), sr, fmt)
+    key = job.result["output_key"]
+    data = await asyncio.to_thread(read_output, services.storage, key, format)
+    filename = output_format(format).file_name(job_id)
+    return audio_response(
+        data, format, {"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 def job_status(row: JobRow) -> JobStatus:

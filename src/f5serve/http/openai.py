@@ -3,7 +3,7 @@
 ``model`` may be OpenAI's names (``tts-1``, ``tts-1-hd``, ``gpt-4o-mini-tts``: routed by language
 to our models) or one of ours. ``voice`` is a library voice. ``stream_format: "sse"`` sends
 ``speech.audio.delta`` events (base64 audio) and then ``speech.audio.done``; with
-``response_format: "pcm"`` the audio streams as chunks finish.
+a streamable ``response_format`` (``pcm``) the audio streams as chunks finish.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from f5serve.core.formats import encode_speech
 from f5serve.core.services import Services
-from f5serve.core.synthesis import SpeechRequest, check_text
-from f5serve.engine.audio import CONTENT_TYPES
-from f5serve.engine.audio_codecs import to_pcm16
+from f5serve.core.synthesis import SpeechRequest
+from f5serve.engine.audio import FORMATS, SAMPLE_RATE, encode_audio
 from f5serve.errors import F5ServeError
-from f5serve.http.deps import ServicesDep, audio_response, encode
+from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, OpenAISpeechRequest
 from f5serve.registry import AUTO
 
@@ -42,7 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
 )
 async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
-    check_text(body.input, services.settings.max_text_chars)
+    check_sync_text(services, body.input)
     request = SpeechRequest(
         text=body.input,
         voice=body.voice,
@@ -50,18 +50,19 @@ async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
         model=None if body.model in OPENAI_MODELS else body.model,
         options={"speed": body.speed},
     )
-    if body.stream_format == "sse" or body.response_format == "pcm":
+    fmt = FORMATS[body.response_format]
+    if body.stream_format == "sse" or fmt.streamable:
         chunks = (
-            _sse_deltas(services, request, body.response_format)
+            _sse_deltas(services, request, fmt.name)
             if body.stream_format == "sse"
-            else _pcm(services, request)
+            else _pieces(services, request, fmt.name)
         )
         first = await _first(chunks)  # errors before the first byte are ordinary JSON errors
         if body.stream_format == "sse":
             return StreamingResponse(_sse(first, chunks), media_type="text/event-stream")
-        return StreamingResponse(_chain(first, chunks), media_type=CONTENT_TYPES["pcm"])
+        return StreamingResponse(_chain(first, chunks), media_type=fmt.content_type)
     result, _ = await services.speak(request, "openai")
-    return audio_response(await encode(result, body.response_format), body.response_format)
+    return audio_response(await encode_speech(result, fmt.name), fmt.name)
 
 
 async def _first(chunks: AsyncGenerator[bytes, None]) -> bytes:
@@ -77,9 +78,12 @@ async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterat
         yield chunk
 
 
-async def _pcm(services: Services, request: SpeechRequest) -> AsyncGenerator[bytes, None]:
+async def _pieces(
+    services: Services, request: SpeechRequest, fmt: str
+) -> AsyncGenerator[bytes, None]:
+    """The audio of a streamable format, piece by piece as chunks finish."""
     async for piece in services.stream(request):
-        yield to_pcm16(piece).tobytes()
+        yield encode_audio(piece, SAMPLE_RATE, fmt)
 
 
 async def _sse(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
@@ -97,12 +101,12 @@ async def _sse(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator
 async def _sse_deltas(
     services: Services, request: SpeechRequest, fmt: str
 ) -> AsyncGenerator[bytes, None]:
-    if fmt == "pcm":
-        async for data in _pcm(services, request):
+    if FORMATS[fmt].streamable:
+        async for data in _pieces(services, request, fmt):
             yield _delta(data)
         return
     result, _ = await services.speak(request, "openai")
-    data = await encode(result, fmt)
+    data = await encode_speech(result, fmt)
     for start in range(0, len(data), SSE_DELTA_BYTES):
         yield _delta(data[start : start + SSE_DELTA_BYTES])
 

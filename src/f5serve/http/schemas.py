@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AudioFormat = Literal["wav", "flac", "mp3", "opus", "ogg", "aac", "m4a", "pcm"]
+from f5serve.core.formats import FormatName
+
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
@@ -52,11 +53,11 @@ class SpeechParams(BaseModel):
 class TTSRequest(SpeechParams):
     """POST /v1/tts."""
 
-    response_format: AudioFormat | Literal["json"] = Field(
+    response_format: FormatName | Literal["json"] = Field(
         default="wav",
         description="Audio format of the body, or 'json' for a JSON body with base64.",
     )
-    audio_format: AudioFormat = Field(
+    audio_format: FormatName = Field(
         default="wav", description="Audio format inside a JSON response."
     )
 
@@ -158,7 +159,7 @@ class OpenAISpeechRequest(BaseModel):
     model: str = Field(description="'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts' or a model name.")
     input: str = Field(description="Text to speak.")
     voice: str = Field(description="Voice id or name from /v1/voices.")
-    response_format: AudioFormat = "mp3"
+    response_format: FormatName = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
 

@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from f5serve.core import listing
 from f5serve.http.deps import ServicesDep
 from f5serve.http.errors import UNAVAILABLE_RETRY_AFTER
 from f5serve.http.schemas import ModelCard, ModelList
@@ -38,19 +39,17 @@ async def metrics(services: ServicesDep) -> Response:
 
 @metrics_router.get("/v1/models", summary="Models (OpenAI-style list)")
 async def list_models(services: ServicesDep) -> ModelList:
-    catalog = services.registry.catalog
-    loaded = {m.name: m for m in services.registry.manager.loaded()}
     cards = [
         ModelCard(
-            id=spec.name,
-            languages=list(spec.languages),
-            default=spec.name == catalog.default_name,
-            loaded=spec.name in loaded,
-            device=loaded[spec.name].device if spec.name in loaded else None,
-            bytes=loaded[spec.name].bytes if spec.name in loaded else None,
-            licence=spec.licence,
-            description=spec.description or None,
+            id=m.name,
+            languages=m.languages,
+            default=m.default,
+            loaded=m.loaded,
+            device=m.device,
+            bytes=m.bytes,
+            licence=m.licence,
+            description=m.description,
         )
-        for spec in catalog.models
+        for m in listing.models(services.registry)
     ]
     return ModelList(data=cards)

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
+from f5serve.core.formats import encode_speech
 from f5serve.core.services import Services
-from f5serve.core.synthesis import SpeechRequest, check_text, speech_request_from_dict
-from f5serve.engine.audio import CONTENT_TYPES
+from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
+from f5serve.engine.audio import FORMATS
 from f5serve.errors import PayloadTooLarge
-from f5serve.http.deps import ServicesDep, audio_response, encode
+from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, TTSRequest, TTSResponse
 
 router = APIRouter(tags=["tts"])
@@ -21,7 +22,9 @@ router = APIRouter(tags=["tts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 415, 422, 503, 504)
 }
-AUDIO: dict[str, Any] = {"content": {t: {} for t in sorted(set(CONTENT_TYPES.values()))}}
+AUDIO: dict[str, Any] = {
+    "content": {t: {} for t in sorted({f.content_type for f in FORMATS.values()})}
+}
 
 
 @router.post(
@@ -31,7 +34,7 @@ AUDIO: dict[str, Any] = {"content": {t: {} for t in sorted(set(CONTENT_TYPES.val
     response_model=None,
 )
 async def tts(body: TTSRequest, services: ServicesDep) -> Response:
-    check_text(body.text, services.settings.max_text_chars)
+    check_sync_text(services, body.text)
     if body.ref_audio is not None:
         _check_base64_size(body.ref_audio, services.settings.max_upload_bytes)
     request = speech_request_from_dict(body.speech_body())
@@ -78,7 +81,7 @@ async def tts_upload(
         "audio_format": audio_format,
     }
     body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
-    check_text(body.text, services.settings.max_text_chars)
+    check_sync_text(services, body.text)
     data = await read_upload(ref_audio, services.settings.max_upload_bytes)
     request = speech_request_from_dict(body.speech_body())
     request = dataclasses.replace(request, ref_audio=data)
@@ -101,13 +104,13 @@ def _check_base64_size(value: str, limit: int) -> None:
 async def _respond(services: Services, request: SpeechRequest, body: TTSRequest) -> Response:
     speech, wall = await services.speak(request, "tts")
     fmt = body.audio_format if body.response_format == "json" else body.response_format
-    data = await encode(speech, fmt)
+    data = await encode_speech(speech, fmt)
     if body.response_format != "json":
         return audio_response(data, fmt, {"X-Processing-Time": f"{wall:.3f}"})
     payload = TTSResponse(
         job_id=uuid.uuid4().hex,
         audio_base64=base64.b64encode(data).decode(),
-        content_type=CONTENT_TYPES[fmt],
+        content_type=FORMATS[fmt].content_type,
         sample_rate=speech.sample_rate,
         duration=round(speech.duration, 3),
         processing_time_seconds=round(wall, 3),

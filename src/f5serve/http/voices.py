@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from f5serve.core.db import VoiceRow
-from f5serve.core.jobs.store import as_utc
+from f5serve.core import listing
+from f5serve.core.listing import VoiceInfo
 from f5serve.http.deps import ServicesDep
 from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
 from f5serve.http.tts import read_upload
@@ -29,18 +29,19 @@ async def create_voice(
 ) -> Voice:
     data = await read_upload(audio, services.settings.max_upload_bytes)
     row = await asyncio.to_thread(services.voices.create, name, data, ref_text, language)
-    return voice_view(row)
+    return voice_view(listing.voice(services.voices, row))
 
 
 @router.get("", summary="List voices")
 async def list_voices(services: ServicesDep) -> VoiceList:
-    rows = await asyncio.to_thread(services.voices.all)
-    return VoiceList(voices=[voice_view(v) for v in rows])
+    voices = await asyncio.to_thread(listing.voices, services.voices)
+    return VoiceList(voices=[voice_view(v) for v in voices])
 
 
 @router.get("/{voice_id}", summary="A voice (by id or name)", responses=ERRORS)
 async def get_voice(voice_id: str, services: ServicesDep) -> Voice:
-    return voice_view(await asyncio.to_thread(services.voices.get, voice_id))
+    row = await asyncio.to_thread(services.voices.get, voice_id)
+    return voice_view(listing.voice(services.voices, row))
 
 
 @router.patch("/{voice_id}", summary="Rename a voice or fix its transcript", responses=ERRORS)
@@ -48,7 +49,7 @@ async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) ->
     row = await asyncio.to_thread(
         services.voices.update, voice_id, body.name, body.ref_text, body.language
     )
-    return voice_view(row)
+    return voice_view(listing.voice(services.voices, row))
 
 
 @router.delete("/{voice_id}", status_code=204, summary="Delete a voice", responses=ERRORS)
@@ -68,17 +69,15 @@ async def voice_audio(voice_id: str, services: ServicesDep) -> Response:
     return Response(data, media_type="audio/wav")
 
 
-def voice_view(row: VoiceRow) -> Voice:
-    created, updated = as_utc(row.created_at), as_utc(row.updated_at)
-    assert created is not None and updated is not None
+def voice_view(voice: VoiceInfo) -> Voice:
     return Voice(
-        id=row.id,
-        name=row.name,
-        ref_text=row.ref_text,
-        language=row.language,
-        source=row.source,  # type: ignore[arg-type]
-        duration=round(row.duration, 3),
-        created_at=created,
-        updated_at=updated,
-        links={"self": f"/v1/voices/{row.id}", "audio": f"/v1/voices/{row.id}/audio"},
+        id=voice.id,
+        name=voice.name,
+        ref_text=voice.ref_text,
+        language=voice.language,
+        source=voice.source,  # type: ignore[arg-type]
+        duration=voice.duration,
+        created_at=voice.created_at,
+        updated_at=voice.updated_at,
+        links={"self": f"/v1/voices/{voice.id}", "audio": f"/v1/voices/{voice.id}/audio"},
     )

@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
-
 from f5serve import __version__
-from f5serve.core.jobs.runner import OUTPUT_FORMAT, JobServices, execute_job, output_key
+from f5serve.core import listing
+from f5serve.core.formats import OUTPUT_FORMAT, encode_speech, read_output
+from f5serve.core.jobs.runner import JobServices, execute_job, output_key
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
-from f5serve.engine.audio import CONTENT_TYPES, encode_audio, load_audio
+from f5serve.engine.audio import output_format
 from f5serve.engine.devices import default_device
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import F5ServeError, InvalidInput, Timeout
@@ -135,23 +135,24 @@ class RunPodWorker:
             progress = ProgressReporter(job, job_id, self.send_progress, self.progress_interval)
         services = JobServices(self.services.synthesizer, self.services.storage, progress)
         try:
-            result = await asyncio.wait_for(
+            output = await asyncio.wait_for(
                 execute_job(job_id, body, services), settings.job_timeout
             )
         except asyncio.TimeoutError:
             raise Timeout(f"the job took longer than {settings.job_timeout:g} s") from None
         out: Output = {"status": "completed", "job_id": job_id}
-        fmt = params.response_format
-        if params.return_ in ("base64", "both"):
-            audio = await asyncio.to_thread(self._read_output, job_id, fmt)
+        fmt = output_format(params.response_format)
+        if params.return_ in ("base64", "both"):  # from the audio in memory, not read back
+            audio = await encode_speech(output.speech, fmt.name)
             out["audio_base64"] = base64.b64encode(audio).decode("ascii")
         if url is not None:
             out["audio_url"] = url
         wall = time.perf_counter() - started
-        self.services.metrics.observe_synthesis("runpod", wall, float(result["duration"]))
+        self.services.metrics.observe_synthesis("runpod", wall, output.speech.duration)
+        result = output.result
         return out | {
-            "content_type": CONTENT_TYPES[fmt],
-            "filename": f"{job_id}.{fmt}",
+            "content_type": fmt.content_type,
+            "filename": fmt.file_name(job_id),
             "duration": result["duration"],
             "sample_rate": result["sample_rate"],
             "processing_time_seconds": round(wall, 3),
@@ -164,54 +165,46 @@ class RunPodWorker:
 
     async def _download(self, raw: dict[str, Any], job: Job) -> Output:
         params = parse(DownloadInput, raw)
-        fmt = params.response_format
-        audio = await asyncio.to_thread(self._read_output, params.job_id, fmt)
+        fmt = output_format(params.response_format)
+        key = output_key(params.job_id)
+        audio = await asyncio.to_thread(read_output, self.services.storage, key, fmt.name)
         return {
             "job_id": params.job_id,
             "audio_data": base64.b64encode(audio).decode("ascii"),
-            "content_type": CONTENT_TYPES[fmt],
-            "filename": f"{params.job_id}.{fmt}",
+            "content_type": fmt.content_type,
+            "filename": fmt.file_name(params.job_id),
         }
 
     async def _health(self, raw: dict[str, Any], job: Job) -> Output:
         parse(InfoInput, raw)
         checks = await asyncio.to_thread(self.services.check_ready)
-        registry = self.services.registry
-        loaded = {m.name: m.device for m in registry.manager.loaded()}
-        default = registry.catalog.default_name
+        models = listing.models(self.services.registry)
+        default = next(m for m in models if m.default)
         return {
             "status": "ok" if all(v == "ok" for v in checks.values()) else "degraded",
             "checks": checks,
             "version": __version__,
-            "device": loaded.get(default) or self.services.settings.device or default_device(),
-            "default_model": default,
+            "device": default.device or self.services.settings.device or default_device(),
+            "default_model": default.name,
             "models": [
-                {
-                    "name": spec.name,
-                    "languages": list(spec.languages),
-                    "loaded": spec.name in loaded,
-                }
-                for spec in registry.catalog.models
+                {"name": m.name, "languages": m.languages, "loaded": m.loaded} for m in models
             ],
         }
 
     async def _voices(self, raw: dict[str, Any], job: Job) -> Output:
         parse(InfoInput, raw)
-        rows = await asyncio.to_thread(self.services.voices.all)
-        folder = self.services.voices.voices_dir
+        voices = await asyncio.to_thread(listing.voices, self.services.voices)
         return {
             "voices": [
                 {
-                    "name": row.name,
-                    "ref_name": f"{folder.name}/{row.name}.wav"
-                    if folder is not None and row.source == "directory"
-                    else None,
-                    "ref_text": row.ref_text,
-                    "language": row.language,
-                    "duration": round(row.duration, 3),
-                    "source": row.source,
+                    "name": v.name,
+                    "ref_name": v.ref_name,
+                    "ref_text": v.ref_text,
+                    "language": v.language,
+                    "duration": v.duration,
+                    "source": v.source,
                 }
-                for row in rows
+                for v in voices
             ]
         }
 
@@ -229,11 +222,3 @@ class RunPodWorker:
                 "this worker stores results locally: use return 'base64'"
             )
         return url
-
-    def _read_output(self, job_id: str, fmt: str) -> bytes:
-        """The stored WAV of ``job_id`` (NotFound if none), transcoded to ``fmt``."""
-        data = self.services.storage.get(output_key(job_id))
-        if fmt == OUTPUT_FORMAT:
-            return data
-        audio, sr = load_audio(data)
-        return encode_audio(np.asarray(audio, dtype=np.float32), sr, fmt)

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from f5serve.core.formats import FormatName
 from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
     F5ServeError,
@@ -20,7 +21,7 @@ from f5serve.errors import (
     Timeout,
 )
 from f5serve.http.errors import validation_error
-from f5serve.http.schemas import JOB_ID_PATTERN, AudioFormat, SpeechParams
+from f5serve.http.schemas import JOB_ID_PATTERN, SpeechParams
 
 ENDPOINTS = ("tts", "download", "health", "voices")
 Return = Literal["base64", "url", "both"]
@@ -38,7 +39,7 @@ class TTSInput(SpeechParams):
     job_id: str | None = Field(
         default=None, pattern=JOB_ID_PATTERN, description="Your id (default: a new uuid)."
     )
-    response_format: AudioFormat = Field(default="wav", description="Format of audio_base64.")
+    response_format: FormatName = Field(default="wav", description="Format of audio_base64.")
     return_: Return = Field(
         default="base64",
         alias="return",
@@ -62,7 +63,7 @@ class DownloadInput(BaseModel):
 
     endpoint: Literal["download"]
     job_id: str = Field(pattern=JOB_ID_PATTERN)
-    response_format: AudioFormat = "wav"
+    response_format: FormatName = "wav"
 
 
 class InfoInput(BaseModel):

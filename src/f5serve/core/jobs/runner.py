@@ -10,15 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from f5serve.core.formats import OUTPUT_FORMAT
 from f5serve.core.storage.base import Storage
 from f5serve.core.synthesis import Speech, Synthesizer, speech_request_from_dict
-from f5serve.engine.audio import CONTENT_TYPES, encode_audio
+from f5serve.engine.audio import FORMATS, encode_audio
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import Overloaded
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMAT = "wav"  # what is stored; downloads in other formats are transcoded
 MAX_BUSY_WAIT = 5.0  # seconds between attempts while the scheduler is full
 
 
@@ -36,11 +36,18 @@ class JobServices:
     on_progress: Callable[[str, Progress], None] | None = None
 
 
-async def execute_job(
-    job_id: str, request: dict[str, Any], services: JobServices
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job produced: the metadata its row keeps, and the audio itself, still in memory
+    (a caller that answers at once encodes it from here instead of reading the stored WAV)."""
+
+    result: dict[str, Any]
+    speech: Speech
+
+
+async def execute_job(job_id: str, request: dict[str, Any], services: JobServices) -> JobOutput:
     """Synthesise ``request`` (a stored job request), store the audio atomically under
-    :func:`output_key` of ``job_id``, return the result metadata.
+    :func:`output_key` of ``job_id``, return what it produced.
 
     Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
     """
@@ -57,12 +64,13 @@ async def execute_job(
             break
         except Overloaded as exc:
             await asyncio.sleep(min(exc.retry_after, MAX_BUSY_WAIT))
-    return await asyncio.to_thread(_store, job_id, speech, services.storage, started)
+    result = await asyncio.to_thread(_store, job_id, speech, services.storage, started)
+    return JobOutput(result, speech)
 
 
 def _store(job_id: str, speech: Speech, storage: Storage, started: float) -> dict[str, Any]:
     data = encode_audio(speech.audio, speech.sample_rate, OUTPUT_FORMAT)
-    info = storage.put(output_key(job_id), data, CONTENT_TYPES[OUTPUT_FORMAT])
+    info = storage.put(output_key(job_id), data, FORMATS[OUTPUT_FORMAT].content_type)
     return {
         "output_key": info.key,
         "content_type": info.content_type,

@@ -119,7 +119,7 @@ class JobWorker:
         started = time.perf_counter()
         try:
             run = execute_job(job_id, job.request, self.services)
-            result = await asyncio.wait_for(run, self.timeout)
+            output = await asyncio.wait_for(run, self.timeout)
         except asyncio.TimeoutError:
             error = Timeout(f"the job took longer than {self.timeout:g} s")
             self._failed(claim, error.code, error.message)
@@ -130,9 +130,9 @@ class JobWorker:
             message = "unexpected error while running the job (see the server log)"
             self._failed(claim, "internal_error", message)
         else:
-            if self._recorded(claim, "succeeded", self.store.succeed(claim, result)):
+            if self._recorded(claim, "succeeded", self.store.succeed(claim, output.result)):
                 wall = time.perf_counter() - started
-                self.metrics.observe_synthesis("job", wall, float(result["duration"]))
+                self.metrics.observe_synthesis("job", wall, output.speech.duration)
 
     def _failed(self, claim: Claim, code: str, message: str) -> None:
         self._recorded(claim, "failed", self.store.fail(claim, code, message))

@@ -191,6 +191,12 @@ class VoiceLibrary:
 
     # ------------------------------------------------------------------ use
 
+    def ref_name(self, voice: VoiceRow) -> str | None:
+        """How a request names ``voice`` by file (``sample/narrator.wav``); None for an upload."""
+        if self.voices_dir is None or voice.source != "directory":
+            return None
+        return f"{self.voices_dir.name}/{voice.name}.wav"
+
     def resolve_ref_name(self, ref_name: str) -> VoiceRow:
         """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
         never anything outside the voices directory."""
