@@ -25,6 +25,9 @@ from f5serve.engine.masks import length_mask
 
 MODES = ("off", "auto", "on", "max")
 INDUCTOR_MODES = {"on": "default", "max": "max-autotune-no-cudagraphs"}
+# Graphs one code object may hold before dynamo falls back to eager: every loaded model (arch,
+# dtype) adds three graphs of ``run_block``, so the default (8) would cover only two models.
+RECOMPILE_LIMIT = 64
 WARM_UP_FRAMES = 160  # frames of the warm-up inputs (any length > 1 gives the same graphs)
 
 
@@ -71,7 +74,13 @@ class CompiledBlocks:
 
 def set_mode(model: DiT, mode: str) -> None:
     """Run ``model``'s blocks compiled in ``mode`` (``on``/``max``) or eagerly (``off``)."""
-    model.run_block = run_block if mode == "off" else CompiledBlocks(mode)
+    if mode == "off":
+        model.run_block = run_block
+        return
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))  # renamed in torch 2.7
+    model.run_block = CompiledBlocks(mode)
 
 
 @torch.inference_mode()
