@@ -16,6 +16,8 @@ from f5serve.engine.dit import DiT, run_block
 from f5serve.engine.masks import length_mask
 
 TOL = 1e-3
+REF_TEXT = "Some call me nature, others call me mother nature."
+LONG_TEXT = " ".join(["The weather is lovely today, so let us take a long walk in the park."] * 4)
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,30 @@ def test_compiled_blocks_equal_eager_across_lengths_with_one_graph(engine: Engin
     finally:
         compiling.set_mode(model, "off")
     assert model.run_block is run_block
+
+
+@pytest.mark.usefixtures("fresh_dynamo")
+def test_warm_up_builds_every_graph_serving_needs(
+    engine: Engine, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dynamo's side only (graphs and guards): code generation is swapped for eager here."""
+    compile_fn = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, mode: compile_fn(fn, backend="eager"))
+    ref = fixtures_dir / "basic_ref_en.wav"
+    eager = engine.synthesize(LONG_TEXT, ref, REF_TEXT, seed=3, nfe_steps=4)
+    try:
+        engine.compile("on")
+        assert engine.compile_mode == "on"
+        graphs = counters["stats"]["unique_graphs"]
+        assert graphs == 3  # one row; rows without a mask; rows with one
+        compiled = engine.synthesize(LONG_TEXT, ref, REF_TEXT, seed=3, nfe_steps=4)
+        engine.synthesize("Just one row.", ref, REF_TEXT, seed=4, nfe_steps=2, cfg_strength=0.0)
+        engine.synthesize("Two rows now.", ref, REF_TEXT, seed=5, nfe_steps=2)
+        assert counters["stats"]["unique_graphs"] == graphs  # no request compiled anything
+    finally:
+        engine.compile("off")
+    assert len(compiled.chunks) > 1
+    assert rel_err(torch.from_numpy(compiled.audio), torch.from_numpy(eager.audio)) < TOL
 
 
 def test_modes_resolve_per_device_and_a_bad_mode_is_named(engine: Engine) -> None:
