@@ -1,10 +1,11 @@
 """Optional ``torch.compile`` of the DiT, one transformer block at a time (regional compilation).
 
-Every block runs the same code, so one compiled graph serves all of them (torch inlines a module's
-parameters as graph inputs): compiling costs one block, not the whole depth. Batch rows and frames
-are marked dynamic, so serving does not recompile per request: a model compiles at most three
-graphs (one row without a mask, several rows without and with a padding mask), all of which
-:func:`warm_up` builds at load. Attention stays ``scaled_dot_product_attention`` inside the graph.
+Every block runs the same code, so one compiled graph serves all of them (torch ≥ 2.5 inlines a
+module's parameters as graph inputs): compiling costs one block, not the whole depth. Batch rows
+and frames are marked dynamic, so serving does not recompile per request: a model compiles at
+most three graphs (one row without a mask, several rows without and with a padding mask), all of
+which :func:`warm_up` builds at load. Attention stays ``scaled_dot_product_attention`` inside
+the graph.
 
 Modes: ``off``; ``on`` (inductor's default); ``max`` (``max-autotune-no-cudagraphs``: slower to
 compile, faster to run); ``auto`` (``on`` on CUDA, ``off`` elsewhere, where compiling does not
