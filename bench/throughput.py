@@ -242,6 +242,7 @@ def start_engine(
         engine.max_batch_frames = args.batch_frames
     loaded = time.perf_counter()
     compile_s = engine.compile(args.compile)
+    print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
     first = time.perf_counter()
     sched = Scheduler(engine)
     asyncio.run(burst(sched, work, refs, 1, {"nfe_steps": args.steps}))  # also the warm-up
