@@ -6,6 +6,7 @@ FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
+    F5SERVE_COMPILE=auto \
     HF_HOME=/app/hf-cache
 
 WORKDIR /app

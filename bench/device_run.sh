@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# The GPU measurements of docs/performance.md in one call on a lent GPU machine, whose image has
-# Python with CUDA PyTorch (and torchaudio) but none of our other dependencies and no network.
+# The GPU measurements of docs/performance.md in one call (≤ 8 minutes) on a lent GPU machine,
+# whose image has Python with CUDA PyTorch (and torchaudio, triton) but none of our other
+# dependencies and no network.
 #
 # Beforehand, here: put wheels (Python 3.12, manylinux x86_64) of our engine's dependencies that
 # the image lacks (rjieba, pypinyin, soxr, soundfile, av) and of the reference's inference
 # (f5-tts, x-transformers, einx, loguru, frozendict, torch-einops-utils, vocos, pydub) in .whl/.
-# Then run `bash bench/device_run.sh` there; logs and JSON land in $OUT (default bench/results).
+# Then run `bash bench/device_run.sh` there; logs and JSON land in $OUT (default bench/results),
+# and a summary table of every stage is printed last.
 #
-# STAGES picks the stages (default: all, in the order below). PRESET, DEVICE, DTYPE, STEPS_A,
-# STEPS_B and CONC override the defaults (a dry run on the CPU:
-# PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" NO_REFERENCE=1 bash bench/device_run.sh).
+# Stages, most important first (STAGES picks some; each has a time limit, and all of them share
+# BUDGET seconds, so a slow stage shortens or skips the later ones):
+#   eager       throughput at CONC with the eager DiT (audio s/s, RTF, latency, time to first audio)
+#   compiled    the same with the compiled DiT (COMPILE=on|max), inductor's cache fresh: its
+#               start-up is the cold start
+#   reference   eager at REF_CONC and the reference's infer_process on the same requests
+#   warm_start  a second process starting with the cache the compiled stage left
+#   precision   float32/bfloat16/float16 and compiled bfloat16 against float64
+#   throughput_32, profile_gpu (not by default): 32 steps; a torch.profiler view of a burst
+# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, COMPILE, BUDGET override the defaults (a dry run
+# on the CPU: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" REF_CONC="1 2" NO_REFERENCE=1
+# BUDGET=900 bash bench/device_run.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench/results}
 PRESET=${PRESET:-F5TTS_v1_Base}
 DEVICE=${DEVICE:-cuda}
 DTYPE=${DTYPE:-bfloat16}
-STEPS_A=${STEPS_A:-16}
-STEPS_B=${STEPS_B:-32}
-CONC=${CONC:-1 4 16 64}
-STAGES=${STAGES:-precision throughput_a throughput_b profile_gpu}
+STEPS=${STEPS:-16}
+CONC=${CONC:-1 16 64}
+REF_CONC=${REF_CONC:-1 16}
+COMPILE=${COMPILE:-on}
+BUDGET=${BUDGET:-450}
+STAGES=${STAGES:-eager compiled reference warm_start precision}
+CACHE=${COMPILE_CACHE:-/tmp/f5serve-inductor-cache}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -34,27 +48,48 @@ reference=--reference
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv \
     2>/dev/null | tee "$OUT/gpu.txt"
-"$PY" -c 'import torch; print("torch", torch.__version__)'
+"$PY" -c 'import torch, importlib.util as u; print("torch", torch.__version__, "triton",
+    bool(u.find_spec("triton")))'
+echo "C compiler (triton builds its launcher with it): $(command -v cc gcc | head -1)"
+rm -rf "$CACHE"  # the compiled stage measures a cold start
 
 stage() {  # name, seconds, command...
-    local name=$1 limit=$2
+    local name=$1 limit=$2 left=$((BUDGET - SECONDS))
     shift 2
     [[ " $STAGES " == *" $name "* ]] || return 0
-    echo "=== $name"
+    if ((left < 30)); then
+        echo "=== $name: skipped, ${left} s of the budget left" | tee "$OUT/$name.log"
+        return 0
+    fi
+    ((limit > left)) && limit=$left
+    echo "=== $name (at most $limit s)"
     local started=$SECONDS
-    timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v -e '^wrote ' -e Warning
-    echo "=== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s"
+    timeout -k 10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log" |
+        grep --line-buffered -v -e '^wrote ' -e Warning
+    echo "=== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s" | tee -a "$OUT/$name.log"
 }
 
-stage precision 150 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
-    --steps "$STEPS_A" --out "$OUT/precision.json"
-# shellcheck disable=SC2086  # CONC is a list
-stage throughput_a 240 "$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS_A" --concurrency $CONC --text-repeat 3 --anchor \
-    $reference --out "$OUT/throughput_${STEPS_A}.json"
+tp=("$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" --dtype "$DTYPE"
+    --steps "$STEPS" --text-repeat 3)  # the throughput benchmark with the common options
+
+# shellcheck disable=SC2086  # CONC and REF_CONC are lists
+stage eager 110 "${tp[@]}" --concurrency $CONC --anchor --out "$OUT/eager.json"
 # shellcheck disable=SC2086
-stage throughput_b 150 "$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS_B" --concurrency $CONC --text-repeat 3 --anchor \
-    --out "$OUT/throughput_${STEPS_B}.json"
+stage compiled 220 "${tp[@]}" --concurrency $CONC --anchor --compile "$COMPILE" \
+    --compile-cache "$CACHE" --out "$OUT/compiled.json"
+# shellcheck disable=SC2086
+stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference \
+    --out "$OUT/reference.json"
+stage warm_start 80 "${tp[@]}" --concurrency 1 --compile "$COMPILE" --compile-cache "$CACHE" \
+    --out "$OUT/warm_start.json"
+stage precision 100 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
+    --steps "$STEPS" --trials 2 --compile "$COMPILE" --compile-cache "$CACHE" \
+    --out "$OUT/precision.json"
+# shellcheck disable=SC2086
+stage throughput_32 150 "${tp[@]}" --concurrency $CONC --steps 32 \
+    --out "$OUT/throughput_32.json"
 stage profile_gpu 120 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS_A" --out "$OUT/profile_gpu.txt"
+    --dtype "$DTYPE" --steps "$STEPS" --out "$OUT/profile_gpu.txt"
+
+echo "=== summary after $SECONDS s"
+"$PY" -m bench.device_summary "$OUT"

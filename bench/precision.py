@@ -1,6 +1,7 @@
 """Reduced precision and batching on a GPU, measured against float64.
 
     python -m bench.precision [--preset F5TTS_v1_Base] [--steps 16] [--device cuda] [--trials 3]
+        [--compile on|max] [--compile-cache DIR]
 
 Each trial draws fresh seeds and sends the same chunks (references and texts of
 ``bench.throughput``'s mixed set) through engines that differ only in the DiT's dtype: float64
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import random
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import torch
 from bench.common import ROOT, machine, make_weights, write_json
 from bench.throughput import prepare_refs, workload
 from f5serve import Engine, SynthesisOptions
+from f5serve.engine.compile import use_cache_dir
 from f5serve.engine.pipeline import Reference
 
 DTYPES = {
@@ -52,6 +55,24 @@ def chunks(
     ]
 
 
+def make_engines(base: Engine, compile_mode: str) -> dict[str, Engine]:
+    """One engine per dtype sharing ``base``'s weights (copied), and a compiled bfloat16 one."""
+    engines = {
+        name: Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
+        for name, dtype in DTYPES.items()
+    }
+    if compile_mode != "off":
+        model = copy.deepcopy(base.model)
+        compiled = Engine(model, base.vocab, base.vocoder, base.device, torch.bfloat16)
+        try:
+            compiled.compile(compile_mode)
+        except Exception as exc:  # the eager rows are still worth reporting
+            print(f"compiled bfloat16 not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            engines[f"bfloat16+{compile_mode}"] = compiled
+    return engines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="F5TTS_v1_Base")
@@ -59,16 +80,17 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--count", type=int, default=4, help="chunks per trial")
+    parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
+    parser.add_argument("--compile-cache", type=Path, default=None, help="inductor cache folder")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/precision.json")
     args = parser.parse_args()
+    if args.compile_cache is not None:
+        use_cache_dir(args.compile_cache)
     draw = random.SystemRandom()
     with tempfile.TemporaryDirectory() as tmp:
         files = make_weights(Path(tmp), args.preset)
         base = Engine.from_files(**files, device=args.device, dtype="float32")
-        engines = {
-            name: Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
-            for name, dtype in DTYPES.items()
-        }
+        engines = make_engines(base, args.compile)
         work = workload(args.count, 1)
         paths = prepare_refs(Path(tmp), work)
         texts = [r.text for r in work]
@@ -84,7 +106,7 @@ def main() -> None:
                 name: base.vocode_items(list(zip(refs, m, strict=True))) for name, m in mels.items()
             }
             row: dict[str, Any] = {"seeds": seeds}
-            for name in DTYPES:
+            for name in engines:
                 row[f"mel_vs_float64_{name}"] = max(
                     rel(m, r) for m, r in zip(mels[name], mels["float64"], strict=True)
                 )
@@ -104,14 +126,14 @@ def main() -> None:
                 )
             trials.append(row)
     print(f"{args.preset}, {args.steps} steps, {base.device}, {args.count} chunks a trial")
-    print(f"{'dtype':>9} {'mel vs f64':>11} {'audio vs f64':>13} {'alone vs batched':>17}")
-    for name in DTYPES:
+    print(f"{'dtype':>12} {'mel vs f64':>11} {'audio vs f64':>13} {'alone vs batched':>17}")
+    for name in engines:
         worst = {
             k: max(t[f"{k}_{name}"] for t in trials)
             for k in ("mel_vs_float64", "audio_vs_float64", "alone_vs_batched")
         }
         print(
-            f"{name:>9} {worst['mel_vs_float64']:>11.2e} {worst['audio_vs_float64']:>13.2e} "
+            f"{name:>12} {worst['mel_vs_float64']:>11.2e} {worst['audio_vs_float64']:>13.2e} "
             f"{worst['alone_vs_batched']:>17.2e}"
         )
     write_json(

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.throughput [--preset F5TTS_v1_Small] [--steps 8]
         [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
-        [--reference] [--anchor]
+        [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs
 of about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K``
@@ -12,7 +12,10 @@ one after another by the same engine (``Engine.synthesize``) and, with ``--refer
 reference's ``infer_process`` in its own interpreter (``F5SERVE_REFERENCE_PYTHON``, default
 ``.venv-ref``) on the same device. ``--anchor`` also times one request alone: about 10 s of
 speech from a 5.3 s reference. Random weights in the official layout (speed does not depend on
-them). Prints a table and writes ``bench/results/throughput.json``.
+them). ``--compile`` runs the DiT compiled (``Engine.compile``), with inductor's cache in
+``--compile-cache`` (a fresh folder: a cold start; the folder of an earlier run: a warm one); the
+start-up is timed: loading, compiling with its warm-up, and the first request. Prints a table
+and writes ``bench/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from bench.common import (
     write_json,
 )
 from f5serve import Engine
+from f5serve.engine.compile import use_cache_dir
 from f5serve.engine.scheduler import Scheduler
 
 
@@ -160,11 +164,17 @@ def summarize(
         "audio_per_wall_s": total_audio / wall,
         "rtf": wall / total_audio,
         "p50_latency_s": statistics.median(latencies),
-        "p95_latency_s": sorted(latencies)[max(0, round(0.95 * len(latencies)) - 1)],
+        "p95_latency_s": percentile(latencies, 0.95),
     }
     if ttfa is not None:
         out["p50_ttfa_s"] = statistics.median(ttfa)
+        out["p95_ttfa_s"] = percentile(ttfa, 0.95)
     return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile."""
+    return sorted(values)[max(0, round(q * len(values)) - 1)]
 
 
 def reference_each(
@@ -219,6 +229,39 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def start_engine(
+    args: argparse.Namespace, files: dict[str, Any], work: list[Request], refs: list[Path]
+) -> tuple[Engine, Scheduler, dict[str, Any]]:
+    """Load (and compile) the engine and serve one request: what a server does at start-up,
+    timed."""
+    if args.compile_cache is not None:
+        use_cache_dir(args.compile_cache)
+    started = time.perf_counter()
+    engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
+    if args.batch_frames:
+        engine.max_batch_frames = args.batch_frames
+    loaded = time.perf_counter()
+    compile_s = engine.compile(args.compile)
+    print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
+    first = time.perf_counter()
+    sched = Scheduler(engine)
+    asyncio.run(burst(sched, work, refs, 1, {"nfe_steps": args.steps}))  # also the warm-up
+    start = {
+        "compile": engine.compile_mode,
+        "compile_cache": str(args.compile_cache) if args.compile_cache else None,
+        "load_s": loaded - started,
+        "compile_s": compile_s,
+        "first_request_s": time.perf_counter() - first,
+        "total_s": time.perf_counter() - started,
+        "peak_memory_mb": peak_memory_mb(engine.device),
+    }
+    print(
+        f"start ({start['compile']}): load {start['load_s']:.1f} s, compile and warm-up "
+        f"{compile_s:.1f} s, first request {start['first_request_s']:.2f} s"
+    )
+    return engine, sched, start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="F5TTS_v1_Small")
@@ -233,6 +276,13 @@ def main() -> None:
     parser.add_argument(
         "--batch-frames", type=int, default=None, help="frame budget (default: the device's)"
     )
+    parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
+    parser.add_argument(
+        "--compile-cache",
+        type=Path,
+        default=None,
+        help="inductor cache folder",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/throughput.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -244,11 +294,7 @@ def main() -> None:
         files = make_weights(tmp_dir, args.preset)
         work = workload(max(args.concurrency), args.text_repeat)
         refs = prepare_refs(tmp_dir, [*work, ANCHOR])
-        engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
-        if args.batch_frames:
-            engine.max_batch_frames = args.batch_frames
-        sched = Scheduler(engine)
-        asyncio.run(burst(sched, work, refs, 1, opts))  # warm-up
+        engine, sched, start = start_engine(args, files, work, refs)
         alone, audio = serial_each(engine, work, refs, opts)
         if args.anchor:
             anchor = time_anchor(engine, refs[-1], opts)
@@ -269,7 +315,7 @@ def main() -> None:
                 }
             )
         sched.close()
-        report(args, engine, rows, anchor)  # before the reference, which may fail or hang
+        report(args, engine, start, rows, anchor)  # before the reference: it may fail or hang
         if args.reference:
             ref_times, ref_audio = reference_each(
                 files, [*work, ANCHOR], refs, args.steps, args.threads, engine.device
@@ -282,18 +328,24 @@ def main() -> None:
                 if args.anchor:
                     anchor["reference_wall_s"] = ref_times[-1]
                     anchor["reference_rtf"] = ref_times[-1] / ref_audio[-1]
-                report(args, engine, rows, anchor)
+                report(args, engine, start, rows, anchor)
 
 
 def report(
-    args: argparse.Namespace, engine: Engine, rows: list[dict[str, Any]], anchor: dict[str, Any]
+    args: argparse.Namespace,
+    engine: Engine,
+    start: dict[str, Any],
+    rows: list[dict[str, Any]],
+    anchor: dict[str, Any],
 ) -> None:
     print(
-        f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, "
-        f"frame budget {engine.max_batch_frames}, text repeat {args.text_repeat}"
+        f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, compile "
+        f"{engine.compile_mode}, frame budget {engine.max_batch_frames}, text repeat "
+        f"{args.text_repeat}"
     )
     print(
         f"{'c':>3} {'batched audio/s':>16} {'RTF':>7} {'p50 s':>7} {'p95 s':>7} {'TTFA s':>7} "
+        f"{'TTFA95':>7} "
         f"{'serial audio/s':>15} {'ref audio/s':>12} {'vs serial':>9} {'vs ref':>7} {'peak MB':>8}"
     )
     for r in rows:
@@ -306,6 +358,7 @@ def report(
         print(
             f"{r['concurrency']:>3} {b['audio_per_wall_s']:>16.3f} {b['rtf']:>7.4f} "
             f"{b['p50_latency_s']:>7.2f} {b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>7.2f} "
+            f"{b['p95_ttfa_s']:>7.2f} "
             f"{s['audio_per_wall_s']:>15.3f} {ref_rate or float('nan'):>12.3f} "
             f"{b['audio_per_wall_s'] / s['audio_per_wall_s']:>8.2f}x "
             f"{(b['audio_per_wall_s'] / ref_rate) if ref_rate else float('nan'):>6.2f}x "
@@ -323,6 +376,7 @@ def report(
             "dtype": str(engine.dtype),
             "max_batch_frames": engine.max_batch_frames,
             "text_repeat": args.text_repeat,
+            "start": start,
             "anchor": anchor,
             "rows": rows,
         },

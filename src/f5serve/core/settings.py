@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Rows × padded frames of one batched forward (default: 65536 on CUDA, "
         "16384 on MPS, 1 on a CPU: one chunk at a time).",
+    )
+    compile: Literal["off", "auto", "on", "max"] = Field(
+        default="off",
+        description="torch.compile the DiT at load: on, max (max-autotune: slower to compile), "
+        "auto (on for CUDA, off elsewhere) or off; compiled code is cached under the model cache.",
     )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
     model_memory_budget: str | None = Field(

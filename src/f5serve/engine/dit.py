@@ -11,6 +11,7 @@ own length (the ConvNeXt GRN normalises over time, so padding would otherwise le
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -279,6 +280,24 @@ class DiTBlock(nn.Module):
         return x + gate_mlp.unsqueeze(1) * self.ff(h)
 
 
+def run_block(
+    block: nn.Module,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    rope: tuple[torch.Tensor, torch.Tensor],
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """One block's forward; the unit that ``compile.py`` compiles (shared by all blocks)."""
+    out: torch.Tensor = block(x, t, rope, mask)
+    return out
+
+
+BlockRunner = Callable[
+    [nn.Module, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None],
+    torch.Tensor,
+]
+
+
 class AdaLayerNormFinal(nn.Module):
     """Final modulation: the linear layer yields ``scale`` then ``shift``."""
 
@@ -308,6 +327,7 @@ class DiT(nn.Module):
         self.transformer_blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.depth)])
         self.norm_out = AdaLayerNormFinal(cfg.dim)
         self.proj_out = nn.Linear(cfg.dim, cfg.mel_dim)
+        self.run_block: BlockRunner = run_block  # compile.set_mode swaps in a compiled one
 
     def embed_text(self, text: torch.Tensor, lengths: list[int], drop_text: bool) -> torch.Tensor:
         """Text features for each item at its own length, zero-padded: ``[B, max(lengths), Dt]``.
@@ -340,6 +360,6 @@ class DiT(nn.Module):
         h = self.input_embed(x, cond, text_embed, mask)
         rope = self.rotary_embed(x.shape[1])
         for block in self.transformer_blocks:
-            h = block(h, t, rope, mask)
+            h = self.run_block(block, h, t, rope, mask)
         out: torch.Tensor = self.proj_out(self.norm_out(h, t))
         return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from f5serve.engine import audio as audio_io
+from f5serve.engine import compile as compiling
 from f5serve.engine import sampler, text
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.checkpoint import dit_weights, load_into, read_state_dict, vocab_size_of
@@ -196,6 +197,7 @@ class Engine:
         self.dtype = dtype
         # Memory bound of one batch: rows × padded frames (None: the device's default).
         self.max_batch_frames = max_batch_frames or DEFAULT_BATCH_FRAMES.get(device.type, 16384)
+        self.compile_mode = "off"  # how the DiT runs: off (eager), on or max (see compile)
 
     @classmethod
     def from_files(
@@ -226,6 +228,19 @@ class Engine:
         model = DiT(cfg.with_vocab_size(len(words)))
         load_into(model, state, f"checkpoint {checkpoint}")
         return cls(model, words, Vocos.from_dir(vocoder), dev, dt)
+
+    def compile(self, mode: str = "on") -> float:
+        """Compile the DiT's blocks (``on``, ``max``, or ``auto``: on for CUDA only; ``off``
+        returns to eager) and build the graphs serving needs now; the seconds that took.
+
+        See ``engine/compile.py``; :func:`~f5serve.engine.compile.use_cache_dir` persists the
+        compiled code for the next start.
+        """
+        self.compile_mode = compiling.resolve_mode(mode, self.device)
+        compiling.set_mode(self.model, self.compile_mode)
+        if self.compile_mode == "off":
+            return 0.0
+        return compiling.warm_up(self.model, self.device, self.dtype)
 
     def prepare_reference(
         self, ref_audio: AudioSource, ref_text: str, preprocess: bool = True

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from f5serve.engine.compile import resolve_mode, use_cache_dir
 from f5serve.engine.config import DiTConfig, resolve_arch
 from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
@@ -53,6 +54,7 @@ class ModelRegistry:
         max_models: int | None = None,
         idle_seconds: float | None = None,
         max_batch_frames: int | None = None,
+        compile_mode: str = "off",
         loader: Callable[[str], Engine] | None = None,
     ) -> None:
         self.catalog = catalog
@@ -60,6 +62,7 @@ class ModelRegistry:
         self.device = device
         self.dtype = dtype
         self.max_batch_frames = max_batch_frames  # None: the device's default
+        self.compile_mode = compile_mode  # off, auto, on or max (Engine.compile)
         self.router = LanguageRouter(catalog)
         self.manager: ModelManager[Engine] = ModelManager(
             loader or self._load,
@@ -136,4 +139,10 @@ class ModelRegistry:
         )
         if self.max_batch_frames is not None:
             engine.max_batch_frames = self.max_batch_frames
+        if resolve_mode(self.compile_mode, engine.device) != "off":
+            use_cache_dir(self.store.cache_dir / "torch-compile")
+            seconds = engine.compile(self.compile_mode)
+            log.info(
+                "model %s compiled (%s) and warmed up in %.1f s", name, self.compile_mode, seconds
+            )
         return engine
