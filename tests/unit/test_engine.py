@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from f5serve import Engine, Progress
+from f5serve import Engine, Progress, SynthesisOptions
 from f5serve.errors import (
     CheckpointMismatch,
     DeviceError,
@@ -46,6 +46,29 @@ def test_same_seed_gives_same_audio_and_other_seed_differs(engine: Engine, ref_w
     assert np.array_equal(a.audio, b.audio)
     assert not np.allclose(a.audio, c.audio)
     assert a.seed == 7
+
+
+def test_keywords_an_options_object_and_overrides_are_the_same_request(
+    engine: Engine, ref_wav: Path
+) -> None:
+    by_keyword = engine.synthesize(
+        text="Hello there, my friend.",
+        ref_audio=ref_wav,
+        ref_text=REF_TEXT,
+        options=SynthesisOptions(nfe_steps=4, seed=3),
+    )
+    overridden = engine.synthesize(
+        "Hello there, my friend.", ref_wav, REF_TEXT, options=SynthesisOptions(**fast()), seed=3
+    )
+    assert np.array_equal(by_keyword.audio, overridden.audio)
+    assert overridden.seed == 3
+
+
+def test_a_prepared_reference_gives_the_same_audio(engine: Engine, ref_wav: Path) -> None:
+    ref = engine.prepare_reference(ref_wav, REF_TEXT)
+    prepared = engine.synthesize("Hello there, my friend.", ref, **fast())
+    direct = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast())
+    assert np.array_equal(prepared.audio, direct.audio)
 
 
 def test_random_seed_is_reported_and_reproduces(engine: Engine, ref_wav: Path) -> None:

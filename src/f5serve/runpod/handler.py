@@ -22,6 +22,7 @@ import numpy as np
 from f5serve import __version__
 from f5serve.core.db import JobRow
 from f5serve.core.jobs.runner import OUTPUT_FORMAT, JobServices, execute_job, output_key
+from f5serve.core.params import parse
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
 from f5serve.engine.audio import CONTENT_TYPES, encode_audio, load_audio
@@ -34,7 +35,6 @@ from f5serve.runpod.inputs import (
     InfoInput,
     TTSInput,
     error_output,
-    parse,
 )
 
 log = logging.getLogger(__name__)

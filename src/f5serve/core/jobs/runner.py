@@ -43,7 +43,7 @@ async def execute_job(job: JobRow, services: JobServices) -> dict[str, Any]:
     Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
     """
     started = time.perf_counter()
-    request = speech_request_from_dict(job.request)
+    request = speech_request_from_dict(job.request, services.synthesizer.defaults)
 
     def progress(p: Progress) -> None:
         if services.on_progress is not None:
