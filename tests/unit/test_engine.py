@@ -71,6 +71,25 @@ def test_a_prepared_reference_gives_the_same_audio(engine: Engine, ref_wav: Path
     assert np.array_equal(prepared.audio, direct.audio)
 
 
+def test_target_rms_sets_the_loudness_a_quiet_reference_is_raised_to(
+    engine: Engine, ref_wav: Path
+) -> None:
+    wave, sr = sf.read(str(ref_wav), dtype="float32")
+    quiet = (wave * 0.2, sr)  # RMS ≈ 0.026: raised to the target, the output scaled back
+    say = "Hello there, my friend."
+    ref = engine.prepare_reference(quiet, REF_TEXT, SynthesisOptions(target_rms=0.2))
+    assert ref.target_rms == 0.2
+    default = engine.synthesize(say, quiet, REF_TEXT, **fast())
+    louder = engine.synthesize(say, quiet, REF_TEXT, **fast(target_rms=0.2))
+    assert np.array_equal(louder.audio, engine.synthesize(say, ref, **fast()).audio)
+    assert not np.allclose(default.audio, louder.audio)
+    # a reference louder than both targets is used as it is: the same audio
+    low = [engine.synthesize(say, ref_wav, REF_TEXT, **fast(target_rms=t)) for t in (1e-4, 2e-4)]
+    assert np.array_equal(low[0].audio, low[1].audio)
+    with pytest.raises(InvalidInput, match="target_rms"):
+        engine.synthesize(say, ref_wav, REF_TEXT, **fast(target_rms=0.0))
+
+
 def test_random_seed_is_reported_and_reproduces(engine: Engine, ref_wav: Path) -> None:
     first = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, nfe_steps=4)
     again = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast(seed=first.seed))

@@ -62,6 +62,14 @@ class SynthesisOptions:
         le=60,
         unit="seconds",
     )
+    target_rms: float = option(
+        0.1,
+        "Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled "
+        "back to the reference's own loudness.",
+        gt=0,
+        le=1,
+        reference=True,
+    )
     preprocess_ref: bool = option(
         True,
         "Clip the reference clip to 12 s and trim its edge silence "

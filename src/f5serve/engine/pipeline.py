@@ -47,6 +47,7 @@ class Reference:
     text: str  # what the model reads before the chunk (text.prepare_ref_text)
     seconds: float  # duration used for the chunk budget
     rms: float  # loudness before normalisation (the output is scaled back to it)
+    target_rms: float  # loudness it was normalised to (options.target_rms)
 
     @property
     def frames(self) -> int:
@@ -218,7 +219,7 @@ class Engine:
         of a prompt."""
         opts = options or SynthesisOptions()
         prepared = audio_io.prepare_reference(
-            ref_audio, clean=opts.preprocess_ref, target_rms=audio_io.TARGET_RMS
+            ref_audio, clean=opts.preprocess_ref, target_rms=opts.target_rms
         )
         samples = torch.from_numpy(np.ascontiguousarray(prepared.audio, dtype=np.float32))
         with torch.inference_mode():
@@ -230,6 +231,7 @@ class Engine:
             text=text.prepare_ref_text(ref_text),
             seconds=prepared.seconds,
             rms=prepared.original_rms,
+            target_rms=opts.target_rms,
         )
 
     def plan_chunks(self, gen_text: str, ref: Reference, speed: float) -> list[str]:
@@ -359,7 +361,7 @@ class Engine:
         waves = self.vocoder.decode_batch([mel[ref.frames :].float() for ref, mel in items])
         return [
             audio_io.restore_loudness(
-                wave.cpu().numpy().astype(np.float32), ref.rms, audio_io.TARGET_RMS
+                wave.cpu().numpy().astype(np.float32), ref.rms, ref.target_rms
             )
             for (ref, _), wave in zip(items, waves, strict=True)
         ]
