@@ -107,6 +107,12 @@ class SynthesisOptions:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if _shapes_ref(f))
 
 
+def resolve(options: SynthesisOptions | None, overrides: Mapping[str, Any]) -> SynthesisOptions:
+    """``options`` (default: the defaults) with ``overrides`` applied: what the ``options=`` and
+    keyword arguments of ``synthesize`` mean together."""
+    return (options or SynthesisOptions()).merged(overrides)
+
+
 def option_fields() -> tuple[dataclasses.Field[Any], ...]:
     """The fields of :class:`SynthesisOptions`, in order."""
     return dataclasses.fields(SynthesisOptions)

@@ -23,7 +23,7 @@ from f5serve.engine.config import DiTConfig, resolve_arch
 from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
 from f5serve.engine.mel import HOP_LENGTH, SAMPLE_RATE, MelSpectrogram
-from f5serve.engine.options import SynthesisOptions
+from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.vocoder import Vocos
 from f5serve.errors import CheckpointMismatch, InvalidInput
 
@@ -260,7 +260,7 @@ class Engine:
         unused). The chunks of the text are sampled together in batches bounded by
         ``max_batch_frames``.
         """
-        opts = (options or SynthesisOptions()).merged(overrides)
+        opts = resolve(options, overrides)
         request = self.prepare_request(text, ref_audio, ref_text, opts, progress)
         waves = self.run_items(request.ref, request.items, request.timings)
         return request.result(cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE))

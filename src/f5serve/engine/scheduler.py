@@ -22,7 +22,7 @@ import numpy as np
 
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.mel import SAMPLE_RATE
-from f5serve.engine.options import SynthesisOptions
+from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pipeline import (
     AudioSource,
     CrossFader,
@@ -137,7 +137,7 @@ class Scheduler:
         ``ref_text`` is unused. Cancelling the awaiting task frees the request's batch slots
         at the next flow step.
         """
-        opts = (options or SynthesisOptions()).merged(overrides)
+        opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress)
         parts = [part async for part in self._audio(request)]
         return request.prepared.result(np.concatenate(parts))
@@ -156,7 +156,7 @@ class Scheduler:
 
         The pieces concatenate to exactly what :meth:`synthesize` returns.
         """
-        opts = (options or SynthesisOptions()).merged(overrides)
+        opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress)
         async for part in self._audio(request):
             yield part
