@@ -6,6 +6,7 @@ import inspect
 import logging
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from f5serve import __version__
 from f5serve.engine.audio import encode_audio, format_from_path
+from f5serve.engine.options import SynthesisOptions, describe_range, option_fields, option_types
 from f5serve.engine.pipeline import Engine
 from f5serve.engine.pipeline import Progress as SynthesisProgress
 from f5serve.errors import F5ServeError, InvalidInput
@@ -68,7 +70,6 @@ def main_callback(
     """f5serve command line."""
 
 
-@app.command()
 def synth(
     text: TextArg,
     ref_audio: Annotated[Path, typer.Option(help="Reference clip of the voice to clone.")],
@@ -104,27 +105,17 @@ def synth(
     ] = None,
     models_file: ModelsFileOpt = None,
     cache_dir: CacheDirOpt = None,
-    nfe_steps: Annotated[int, typer.Option(help="Flow steps.")] = 32,
-    cfg_strength: Annotated[float, typer.Option(help="Classifier-free guidance weight.")] = 2.0,
-    sway_sampling_coef: Annotated[float, typer.Option(help="Sway of the time grid.")] = -1.0,
-    speed: Annotated[float, typer.Option(help="Speaking rate.")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Random seed (chunk i uses seed+i).")] = None,
-    cross_fade: Annotated[float, typer.Option(help="Seconds of cross-fade between chunks.")] = 0.15,
-    fix_duration: Annotated[
-        float | None,
-        typer.Option(help="Total seconds (reference + output) per chunk."),
-    ] = None,
-    preprocess_ref: Annotated[
-        bool, typer.Option(help="Clip the reference to 12 s and trim its edge silence.")
-    ] = True,
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:N or mps (default: best available).")
     ] = None,
     dtype: Annotated[
         str | None, typer.Option(help="float32, float16 or bfloat16 (half only on GPU).")
     ] = None,
+    **overrides: Any,
 ) -> None:
     """Synthesise speech in the voice of a reference clip and write it to a file."""
+    options = SynthesisOptions(**overrides)  # one flag per option: _option_parameters
+    options.validate()
     if text == "-":
         text = sys.stdin.read()
     fmt = format_from_path(output)
@@ -159,20 +150,7 @@ def synth(
                 description=f"{p.chunks} chunk(s)",
             )
 
-        result = engine.synthesize(
-            text,
-            ref_audio,
-            ref_text,
-            progress=on_progress,
-            nfe_steps=nfe_steps,
-            cfg_strength=cfg_strength,
-            sway_sampling_coef=sway_sampling_coef,
-            speed=speed,
-            seed=seed,
-            cross_fade=cross_fade,
-            fix_duration=fix_duration,
-            preprocess_ref=preprocess_ref,
-        )
+        result = engine.synthesize(text, ref_audio, ref_text, options=options, progress=on_progress)
     output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
     err.print(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
@@ -364,18 +342,54 @@ def _serve_parameters() -> list[inspect.Parameter]:
     return params
 
 
+def _option_parameters() -> list[inspect.Parameter]:
+    """One flag per synthesis option, with its default, range and help from the options type."""
+    params = []
+    types = option_types()
+    for f in option_fields():
+        flag = "--" + f.name.replace("_", "-")
+        kind = next(t for t in (bool, int, float, str) if t in _types(types[f.name]))
+        flags = [f"{flag}/--no-{f.name.replace('_', '-')}"] if kind is bool else [flag]
+        help_text = f.metadata["help"]
+        if f.metadata["bounds"]:
+            help_text = f"{help_text.rstrip('.')}; {describe_range(f)}."
+        option = typer.Option(*flags, help=help_text)
+        nullable = type(None) in _types(types[f.name])
+        annotation = Optional[kind] if nullable else kind  # noqa: UP045 - typer needs it
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=f.default,
+                annotation=Annotated[annotation, option],
+            )
+        )
+    return params
+
+
 def _types(annotation: Any) -> tuple[Any, ...]:
     return typing.get_args(annotation) or (annotation,)
 
 
-def _register_serve() -> None:
-    params = _serve_parameters()
-    serve.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    serve.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
-    app.command("serve")(serve)
+def _register(command: Callable[..., None], name: str, params: list[inspect.Parameter]) -> None:
+    """Register ``command`` under ``name`` with ``params`` as its (keyword) flags."""
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    app.command(name)(command)
 
 
-_register_serve()
+def _synth_parameters() -> list[inspect.Parameter]:
+    hints = typing.get_type_hints(synth, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(synth).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    return [*own, *_option_parameters()]
+
+
+_register(synth, "synth", _synth_parameters())
+_register(serve, "serve", _serve_parameters())
 
 
 def _human(size: int) -> str:

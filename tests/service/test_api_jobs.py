@@ -103,6 +103,19 @@ def test_client_job_ids_are_idempotent(client: TestClient) -> None:
     assert wait(client, "order-42")["attempts"] == 1
 
 
+def test_a_job_stored_before_an_option_existed_is_the_same_job(tmp_path: Path) -> None:
+    """A body stored by an older version lacks today's newer option fields; submitting the same
+    body again is idempotent (200), not a conflict."""
+    settings = make_settings(tmp_path, run_worker=False, preload=False)
+    old_body = {"text": TEXT, "voice": "narrator", "speed": 1.0, "cfg_strength": 2.0}
+    with TestClient(create_app(settings)) as client:
+        services_of(client).jobs.create("from-before", old_body)
+        again = client.post("/v1/jobs", json={**old_body, "job_id": "from-before"})
+        assert again.status_code == 200 and again.json()["job_id"] == "from-before"
+        other = client.post("/v1/jobs", json={**old_body, "speed": 1.5, "job_id": "from-before"})
+        assert other.status_code == 409
+
+
 def test_listing_pages_and_filters_by_status(client: TestClient) -> None:
     ids = [
         client.post("/v1/jobs", json={"text": TEXT, "voice": "narrator"}).json()["job_id"]

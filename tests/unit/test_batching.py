@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from f5serve import Engine, SynthesisOptions
+from f5serve.engine import sampler
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.pipeline import CrossFader, cross_fade_join
 
@@ -123,3 +124,21 @@ def test_streamed_cross_fade_equals_the_joined_audio(lengths: list[int]) -> None
     for n in lengths[1:]:  # each join overlaps min(0.15 s, audio so far, next chunk)
         total += n - min(3600, total, n)
     assert len(joined) == total
+
+
+def test_flow_step_is_the_guided_euler_rule_and_leaves_its_inputs_alone() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 2, generator=gen)
+    flow = torch.randn(5, 5, 2, generator=gen)  # 3 conditional rows, then 2 unconditional
+    guided = torch.tensor([0, 2])
+    cfg = torch.tensor([2.0, 0.5]).view(-1, 1, 1)
+    dt = torch.tensor([0.1, 0.2, 0.3])
+    before = (x.clone(), flow.clone())
+    out = sampler.flow_step(x, flow, guided, cfg, dt)
+    v = flow[:3].clone()
+    v[0] = flow[0] + (flow[0] - flow[3]) * 2.0
+    v[2] = flow[2] + (flow[2] - flow[4]) * 0.5
+    torch.testing.assert_close(out, x + dt[:, None, None] * v)
+    assert torch.equal(x, before[0]) and torch.equal(flow, before[1])
+    unguided = sampler.flow_step(x, flow[:3], torch.tensor([], dtype=torch.long), cfg[:0], dt)
+    torch.testing.assert_close(unguided, x + dt[:, None, None] * flow[:3])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from f5serve import Engine, Progress
+from f5serve import Engine, Progress, SynthesisOptions
 from f5serve.errors import (
     CheckpointMismatch,
     DeviceError,
@@ -46,6 +46,48 @@ def test_same_seed_gives_same_audio_and_other_seed_differs(engine: Engine, ref_w
     assert np.array_equal(a.audio, b.audio)
     assert not np.allclose(a.audio, c.audio)
     assert a.seed == 7
+
+
+def test_keywords_an_options_object_and_overrides_are_the_same_request(
+    engine: Engine, ref_wav: Path
+) -> None:
+    by_keyword = engine.synthesize(
+        text="Hello there, my friend.",
+        ref_audio=ref_wav,
+        ref_text=REF_TEXT,
+        options=SynthesisOptions(nfe_steps=4, seed=3),
+    )
+    overridden = engine.synthesize(
+        "Hello there, my friend.", ref_wav, REF_TEXT, options=SynthesisOptions(**fast()), seed=3
+    )
+    assert np.array_equal(by_keyword.audio, overridden.audio)
+    assert overridden.seed == 3
+
+
+def test_a_prepared_reference_gives_the_same_audio(engine: Engine, ref_wav: Path) -> None:
+    ref = engine.prepare_reference(ref_wav, REF_TEXT)
+    prepared = engine.synthesize("Hello there, my friend.", ref, **fast())
+    direct = engine.synthesize("Hello there, my friend.", ref_wav, REF_TEXT, **fast())
+    assert np.array_equal(prepared.audio, direct.audio)
+
+
+def test_target_rms_sets_the_loudness_a_quiet_reference_is_raised_to(
+    engine: Engine, ref_wav: Path
+) -> None:
+    wave, sr = sf.read(str(ref_wav), dtype="float32")
+    quiet = (wave * 0.2, sr)  # RMS ≈ 0.026: raised to the target, the output scaled back
+    say = "Hello there, my friend."
+    ref = engine.prepare_reference(quiet, REF_TEXT, SynthesisOptions(target_rms=0.2))
+    assert ref.target_rms == 0.2
+    default = engine.synthesize(say, quiet, REF_TEXT, **fast())
+    louder = engine.synthesize(say, quiet, REF_TEXT, **fast(target_rms=0.2))
+    assert np.array_equal(louder.audio, engine.synthesize(say, ref, **fast()).audio)
+    assert not np.allclose(default.audio, louder.audio)
+    # a reference louder than both targets is used as it is: the same audio
+    low = [engine.synthesize(say, ref_wav, REF_TEXT, **fast(target_rms=t)) for t in (1e-4, 2e-4)]
+    assert np.array_equal(low[0].audio, low[1].audio)
+    with pytest.raises(InvalidInput, match="target_rms"):
+        engine.synthesize(say, ref_wav, REF_TEXT, **fast(target_rms=0.0))
 
 
 def test_random_seed_is_reported_and_reproduces(engine: Engine, ref_wav: Path) -> None:

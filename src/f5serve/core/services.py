@@ -134,7 +134,7 @@ def build_services(settings: Settings) -> Services:
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
     models = Models(registry, settings.max_queued_requests)
-    synthesizer = Synthesizer(models, voices, settings.default_voice, settings.nfe_steps)
+    synthesizer = Synthesizer(models, voices, settings.default_voice, settings.synthesis_defaults())
     jobs = JobStore(sessions)
     queue = InProcessQueue()
     metrics = Metrics()

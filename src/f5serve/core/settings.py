@@ -14,10 +14,13 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from f5serve.engine.options import SynthesisOptions, option_fields
+
 MB = 1_000_000
 UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?)b?", re.IGNORECASE)
 DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+ENGINE_DEFAULTS = SynthesisOptions()
 
 
 def parse_bytes(text: str) -> int:
@@ -141,8 +144,10 @@ class Settings(BaseSettings):
         gt=0,
         description="Unload a model unused this long (never the default model; default: never).",
     )
-    # synthesis defaults
-    nfe_steps: int = Field(default=32, description="Flow steps when a request gives none.")
+    # synthesis defaults: a field named like a synthesis option is the service's default of it
+    nfe_steps: int = Field(
+        default=ENGINE_DEFAULTS.nfe_steps, description="Flow steps when a request gives none."
+    )
     # limits
     max_text_chars: int = Field(
         default=4096, description="Longest text of /v1/tts and /v1/audio/speech."
@@ -208,6 +213,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             parse_memory_budget(value)  # a ValueError here names the bad part
         return value
+
+    def synthesis_defaults(self) -> SynthesisOptions:
+        """The options of a request that gives none: the engine's, with this service's."""
+        names = [f.name for f in option_fields() if f.name in type(self).model_fields]
+        return SynthesisOptions(**{name: getattr(self, name) for name in names})
 
     def memory_budget(self) -> int | dict[str, int] | None:
         """``model_memory_budget`` in bytes: one number for every device, per device, or None."""

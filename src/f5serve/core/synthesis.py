@@ -20,6 +20,7 @@ import numpy as np
 from f5serve.core.voices.library import VoiceLibrary, decode_reference
 from f5serve.engine import silence
 from f5serve.engine.audio import SAMPLE_RATE
+from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, ProgressCallback, Reference
 from f5serve.engine.scheduler import Scheduler
 from f5serve.errors import InvalidInput, PayloadTooLarge
@@ -38,7 +39,7 @@ class SpeechRequest:
     language: str = AUTO
     model: str | None = None
     remove_silence: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # SynthesisOptions fields
+    options: SynthesisOptions = field(default_factory=SynthesisOptions)
 
 
 @dataclass(frozen=True)
@@ -125,19 +126,23 @@ class Synthesizer:
     """Turns a :class:`SpeechRequest` into :class:`Speech` (or a stream of audio pieces)."""
 
     def __init__(
-        self, models: Models, voices: VoiceLibrary, default_voice: str | None, nfe_steps: int
+        self,
+        models: Models,
+        voices: VoiceLibrary,
+        default_voice: str | None,
+        defaults: SynthesisOptions,
     ) -> None:
         self.models = models
         self.voices = voices
         self.default_voice = default_voice
-        self.nfe_steps = nfe_steps
+        self.defaults = defaults  # the service's options, that a request's fields override
 
     async def synthesize(
         self, request: SpeechRequest, progress: ProgressCallback | None = None
     ) -> Speech:
         async with self.plan(request) as plan:
             result = await plan.scheduler.synthesize(
-                request.text, plan.reference, progress=progress, **self._options(request)
+                request.text, plan.reference, options=request.options, progress=progress
             )
         audio = result.audio
         if request.remove_silence:
@@ -148,7 +153,7 @@ class Synthesizer:
         """Audio pieces in order as chunks finish (``remove_silence`` does not apply)."""
         async with self.plan(request) as plan:
             async for piece in plan.scheduler.stream(
-                request.text, plan.reference, **self._options(request)
+                request.text, plan.reference, options=request.options
             ):
                 yield piece
 
@@ -163,12 +168,6 @@ class Synthesizer:
             reference, voice = await self._reference(request, model, engine)
             yield Plan(model, language, voice, scheduler, reference)
 
-    def _options(self, request: SpeechRequest) -> dict[str, Any]:
-        options = dict(request.options)
-        if options.get("nfe_steps") is None:
-            options["nfe_steps"] = self.nfe_steps
-        return {k: v for k, v in options.items() if v is not None or k == "sway_sampling_coef"}
-
     async def _reference(
         self, request: SpeechRequest, model: str, engine: Engine
     ) -> tuple[Reference, str | None]:
@@ -179,7 +178,9 @@ class Synthesizer:
             if not request.ref_text or not request.ref_text.strip():
                 raise InvalidInput("ref_text (the transcript of ref_audio) is required")
             clip = await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
-            ref = await asyncio.to_thread(engine.prepare_reference, clip, request.ref_text)
+            ref = await asyncio.to_thread(
+                engine.prepare_reference, clip, request.ref_text, request.options
+            )
             return ref, None
         if request.ref_name is not None:
             row = await asyncio.to_thread(self.voices.resolve_ref_name, request.ref_name)
@@ -188,7 +189,7 @@ class Synthesizer:
             if name is None:
                 raise InvalidInput("name a voice: voice, ref_name, or ref_audio with ref_text")
             row = await asyncio.to_thread(self.voices.get, name)
-        return await self.voices.reference(row, model, engine), row.name
+        return await self.voices.reference(row, model, engine, request.options), row.name
 
 
 def check_text(text: str, limit: int, advice: str = "") -> None:
@@ -213,21 +214,9 @@ def remove_long_silences(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
     return np.concatenate([silence.slice_ms(audio, sr, a, b) for a, b in ranges]).astype(np.float32)
 
 
-OPTION_FIELDS = (
-    "nfe_steps",
-    "cfg_strength",
-    "sway_sampling_coef",
-    "speed",
-    "seed",
-    "cross_fade",
-    "fix_duration",
-    "preprocess_ref",
-)
-
-
-def speech_request_from_dict(body: dict[str, Any]) -> SpeechRequest:
+def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -> SpeechRequest:
     """A :class:`SpeechRequest` from a stored or parsed TTS request body (``ref_audio`` is
-    base64 there)."""
+    base64 there); the options it leaves out are the service's ``defaults``."""
     ref_audio = body.get("ref_audio")
     return SpeechRequest(
         text=body["text"],
@@ -238,7 +227,7 @@ def speech_request_from_dict(body: dict[str, Any]) -> SpeechRequest:
         language=body.get("language") or AUTO,
         model=body.get("model"),
         remove_silence=bool(body.get("remove_silence", False)),
-        options={k: body[k] for k in OPTION_FIELDS if k in body},
+        options=defaults.updated_from(body),
     )
 
 

@@ -1,8 +1,10 @@
 """Continuous batching of flow-matching chunks on one device.
 
 Every :class:`FlowItem` carries its own time grid and step index, so items join and leave the
-batch between any two steps. Padded frames are masked (see ``dit.py``) and text features are
-computed per item at its own length, so an item's result does not depend on its batch company.
+batch between any two steps; the step rule itself (guidance + Euler) is
+:func:`f5serve.engine.sampler.flow_step`. Padded frames are masked (see ``dit.py``) and text
+features are computed per item at its own length, so an item's result does not depend on its
+batch company.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
+from f5serve.engine import sampler
 from f5serve.engine.dit import DiT
 from f5serve.engine.masks import length_mask
 
@@ -136,7 +139,7 @@ class FlowBatcher:
 
     @torch.inference_mode()
     def step(self) -> list[FlowItem]:
-        """One Euler step for every item; returns (and removes) the items that finished."""
+        """One flow step for every item; returns (and removes) the items that finished."""
         if not self.items:
             return []
         if self._layout is None:
@@ -148,11 +151,8 @@ class FlowBatcher:
         flow = self.model(
             torch.cat((lay.x, lay.x[g])), lay.cond, lay.text, torch.cat((t0, t0[g])), lay.mask
         )
-        v = flow[: len(items)]
-        if len(g):
-            v_c = v[g]
-            v[g] = v_c + (v_c - flow[len(items) :]) * lay.cfg.to(v.dtype)
-        lay.x.add_((t1 - t0)[:, None, None] * v)  # items' y are views of these rows
+        # in place: items' y are views of these rows
+        lay.x.copy_(sampler.flow_step(lay.x, flow, g, lay.cfg, t1 - t0))
         if lay.mask is not None:
             lay.x.masked_fill_(~lay.mask[: len(items), :, None], 0.0)
         lay.steps += 1

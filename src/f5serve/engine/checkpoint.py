@@ -1,4 +1,4 @@
-"""Reading official and community checkpoints into our modules (REFERENCE.md §5)."""
+"""Reading official and community F5-TTS checkpoints (.safetensors, .pt) into our modules."""
 
 from __future__ import annotations
 

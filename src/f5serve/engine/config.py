@@ -1,4 +1,7 @@
-"""Architecture presets and synthesis options (frozen dataclasses, no global state)."""
+"""DiT architecture configs and presets (frozen dataclasses, no global state).
+
+Synthesis options are :class:`f5serve.engine.options.SynthesisOptions`.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ _TRAINING_ONLY_KEYS = frozenset({"checkpoint_activations", "attn_backend", "attn
 
 @dataclass(frozen=True)
 class DiTConfig:
-    """Shape of an F5-TTS DiT backbone (REFERENCE.md §2)."""
+    """Shape of an F5-TTS DiT backbone (upstream F5-TTS's ``DiT`` arguments)."""
 
     dim: int  # model width
     depth: int  # number of transformer blocks

@@ -1,4 +1,4 @@
-"""Vocos-type log-mel spectrogram (REFERENCE.md §1), computed with torch only."""
+"""Vocos-type log-mel spectrogram as upstream F5-TTS computes it, in torch only."""
 
 from __future__ import annotations
 

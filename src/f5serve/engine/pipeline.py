@@ -24,10 +24,11 @@ from f5serve.engine.config import DiTConfig, resolve_arch
 from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
 from f5serve.engine.mel import HOP_LENGTH, SAMPLE_RATE, MelSpectrogram
+from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.vocoder import Vocos
 from f5serve.errors import CheckpointMismatch, InvalidInput
 
-MAX_FRAMES = 4096  # the reference's cap on one chunk's total frames (reference + generated)
+MAX_FRAMES = 4096  # upstream F5-TTS's cap on one chunk's total frames (reference + generated)
 # Rows × padded frames one forward may take, by device type. On a CPU a forward's cost grows
 # linearly with its rows (matrix products are already efficient for one item), so batching only
 # adds padding: measured 0.53× the throughput of one-at-a-time at 8 mixed requests on 2 cores
@@ -35,41 +36,6 @@ MAX_FRAMES = 4096  # the reference's cap on one chunk's total frames (reference 
 DEFAULT_BATCH_FRAMES = {"cuda": 65536, "mps": 16384, "cpu": 1}
 
 AudioSource = str | Path | bytes | tuple[np.ndarray, int]
-
-
-@dataclass(frozen=True)
-class SynthesisOptions:
-    """How to synthesise; the defaults are the reference's."""
-
-    nfe_steps: int = 32  # flow steps
-    cfg_strength: float = 2.0  # classifier-free guidance weight; 0 = one conditional pass
-    sway_sampling_coef: float | None = -1.0  # sway of the time grid; None = no sway
-    speed: float = 1.0  # speaking rate (scales the estimated duration)
-    seed: int | None = None  # chunk i uses seed + i; None = a random seed (reported back)
-    cross_fade: float = 0.15  # seconds of linear cross-fade between chunks
-    fix_duration: float | None = None  # total seconds (reference + output) of every chunk
-    preprocess_ref: bool = True  # clip the reference to ≤ 12 s and trim its edge silence
-
-    def validate(self) -> None:
-        """Raise :class:`InvalidInput` naming the first bad option."""
-        checks = [
-            (1 <= self.nfe_steps <= 128, "nfe_steps must be between 1 and 128"),
-            (0 <= self.cfg_strength <= 20, "cfg_strength must be between 0 and 20"),
-            (0.25 <= self.speed <= 4.0, "speed must be between 0.25 and 4.0"),
-            (0 <= self.cross_fade <= 2.0, "cross_fade must be between 0 and 2 seconds"),
-            (self.seed is None or 0 <= self.seed < 2**63, "seed must be a non-negative integer"),
-            (
-                self.sway_sampling_coef is None or -2.0 <= self.sway_sampling_coef <= 2.0,
-                "sway_sampling_coef must be between -2 and 2",
-            ),
-            (
-                self.fix_duration is None or 0 < self.fix_duration <= 60,
-                "fix_duration must be between 0 and 60 seconds",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidInput(message)
 
 
 @dataclass(frozen=True)
@@ -82,6 +48,7 @@ class Reference:
     text: str  # what the model reads before the chunk (text.prepare_ref_text)
     seconds: float  # duration used for the chunk budget
     rms: float  # loudness before normalisation (the output is scaled back to it)
+    target_rms: float  # loudness it was normalised to (options.target_rms)
 
     @property
     def frames(self) -> int:
@@ -137,12 +104,30 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass
+class PreparedRequest:
+    """A request set up by :meth:`Engine.prepare_request`: one flow item per chunk."""
+
+    ref: Reference
+    chunks: list[str]
+    seed: int
+    items: list[FlowItem]
+    options: SynthesisOptions
+    timings: Timings
+    started: float  # time.perf_counter() when the set-up began
+
+    def result(self, audio: np.ndarray) -> SynthesisResult:
+        """The :class:`SynthesisResult` of the joined ``audio`` (stamps the total time)."""
+        self.timings.total = time.perf_counter() - self.started
+        return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings)
+
+
 class CrossFader:
     """Joins chunks with a linear cross-fade, one chunk at a time (for streaming).
 
     :meth:`push` returns the audio that is final; the last ``seconds`` are held back to blend
     with the next chunk, and :meth:`finish` returns them. The overlap is shortened to fit short
-    chunks, as in the reference.
+    chunks, as upstream F5-TTS does.
     """
 
     def __init__(self, seconds: float, sample_rate: int) -> None:
@@ -243,11 +228,13 @@ class Engine:
         return compiling.warm_up(self.model, self.device, self.dtype)
 
     def prepare_reference(
-        self, ref_audio: AudioSource, ref_text: str, preprocess: bool = True
+        self, ref_audio: AudioSource, ref_text: str, options: SynthesisOptions | None = None
     ) -> Reference:
-        """Decode, clean up (optionally), normalise loudness and compute the mel of a prompt."""
+        """Decode, clean up (``options.preprocess_ref``), normalise loudness and compute the mel
+        of a prompt."""
+        opts = options or SynthesisOptions()
         prepared = audio_io.prepare_reference(
-            ref_audio, clean=preprocess, target_rms=audio_io.TARGET_RMS
+            ref_audio, clean=opts.preprocess_ref, target_rms=opts.target_rms
         )
         samples = torch.from_numpy(np.ascontiguousarray(prepared.audio, dtype=np.float32))
         with torch.inference_mode():
@@ -259,6 +246,7 @@ class Engine:
             text=text.prepare_ref_text(ref_text),
             seconds=prepared.seconds,
             rms=prepared.original_rms,
+            target_rms=opts.target_rms,
         )
 
     def plan_chunks(self, gen_text: str, ref: Reference, speed: float) -> list[str]:
@@ -271,41 +259,54 @@ class Engine:
 
     def synthesize(
         self,
-        text_in: str,
-        ref_audio: AudioSource,
-        ref_text: str,
+        text: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str = "",
         *,
+        options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
-        **options: Any,
+        **overrides: Any,
     ) -> SynthesisResult:
-        """Speak ``text_in`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``).
+        """Speak ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``).
 
-        ``options`` are the fields of :class:`SynthesisOptions`. The chunks of the text are
-        sampled together in one batch (bounded by ``max_batch_frames``).
+        ``options`` (default: :class:`SynthesisOptions`'s defaults) with ``overrides``, its
+        fields by name, applied: ``synthesize(text, clip, transcript, nfe_steps=16)``.
+        ``ref_audio`` may be a :class:`Reference` prepared earlier (then ``ref_text`` is
+        unused). The chunks of the text are sampled together in batches bounded by
+        ``max_batch_frames``.
         """
+        opts = resolve(options, overrides)
+        request = self.prepare_request(text, ref_audio, ref_text, opts, progress)
+        waves = self.run_items(request.ref, request.items, request.timings)
+        return request.result(cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE))
+
+    def prepare_request(
+        self,
+        gen_text: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str,
+        options: SynthesisOptions,
+        progress: ProgressCallback | None = None,
+    ) -> PreparedRequest:
+        """Set a request up: validate it, prepare the reference (unless given prepared), plan
+        the chunks, pick the seed and make one :class:`FlowItem` per chunk, each reporting
+        the request's overall progress."""
         started = time.perf_counter()
-        opts = SynthesisOptions(**options)
-        opts.validate()
-        text.validate_gen_text(text_in)
-        ref = self.prepare_reference(ref_audio, ref_text, opts.preprocess_ref)
-        chunks = self.plan_chunks(text_in, ref, opts.speed)
-        seed = opts.seed if opts.seed is not None else random.randrange(2**31)
-        timings = Timings(reference=time.perf_counter() - started)
-        reporters = chunk_reporters(progress, len(chunks), opts.nfe_steps)
+        check_request(gen_text, options)
+        ref = (
+            ref_audio
+            if isinstance(ref_audio, Reference)
+            else self.prepare_reference(ref_audio, ref_text, options)
+        )
+        chunks = self.plan_chunks(gen_text, ref, options.speed)
+        seed = options.seed if options.seed is not None else random.randrange(2**31)
+        reporters = chunk_reporters(progress, len(chunks), options.nfe_steps)
         items = [
-            self.make_item(ref, chunk, seed + i, opts, reporters[i])
+            self.make_item(ref, chunk, seed + i, options, reporters[i])
             for i, chunk in enumerate(chunks)
         ]
-        waves = self.run_items(ref, items, timings)
-        result = SynthesisResult(
-            audio=cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE),
-            sample_rate=SAMPLE_RATE,
-            chunks=chunks,
-            seed=seed,
-            timings=timings,
-        )
-        timings.total = time.perf_counter() - started
-        return result
+        timings = Timings(reference=time.perf_counter() - started)
+        return PreparedRequest(ref, chunks, seed, items, options, timings, started)
 
     def make_item(
         self,
@@ -375,10 +376,16 @@ class Engine:
         waves = self.vocoder.decode_batch([mel[ref.frames :].float() for ref, mel in items])
         return [
             audio_io.restore_loudness(
-                wave.cpu().numpy().astype(np.float32), ref.rms, audio_io.TARGET_RMS
+                wave.cpu().numpy().astype(np.float32), ref.rms, ref.target_rms
             )
             for (ref, _), wave in zip(items, waves, strict=True)
         ]
+
+
+def check_request(gen_text: str, options: SynthesisOptions) -> None:
+    """Refuse options out of range and text that cannot be spoken (:class:`InvalidInput`)."""
+    options.validate()
+    text.validate_gen_text(gen_text)
 
 
 def chunk_reporters(

@@ -1,6 +1,8 @@
-"""Flow-matching sampling rules (REFERENCE.md §3): time grid, duration and initial noise.
+"""Flow-matching sampling rules, as upstream F5-TTS samples: time grid, duration, initial noise
+and the flow step (guidance combine + Euler update).
 
-The Euler steps with packed guidance run in ``batching.py``.
+``batching.py`` batches items of different lengths and grids and calls :func:`flow_step` once per
+forward.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ def time_grid(
 
 
 def estimate_frames(ref_frames: int, ref_text: str, gen_text: str, speed: float) -> int:
-    """Total frames (reference + generated) by the reference's speaking-rate rule.
+    """Total frames (reference + generated) by upstream F5-TTS's speaking-rate rule.
 
     ``ref_frames`` is ``ref_samples // 256``; texts are compared by UTF-8 bytes. A generated
-    text under 10 bytes is spoken at speed 0.3 (the reference's rule for very short texts).
+    text under 10 bytes is spoken at speed 0.3 (upstream's rule for very short texts).
     """
     if utf8_len(gen_text) < MIN_TEXT_BYTES_FOR_SPEED:
         speed = SHORT_TEXT_SPEED
@@ -64,3 +66,24 @@ def initial_noise(frames: int, seed: int, mel_dim: int = 100) -> torch.Tensor:
     """``torch.randn(frames, mel_dim)`` from a CPU generator seeded with ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(frames, mel_dim, generator=generator)
+
+
+def flow_step(
+    x: torch.Tensor,
+    flow: torch.Tensor,
+    guided: torch.Tensor,
+    cfg: torch.Tensor,
+    dt: torch.Tensor,
+) -> torch.Tensor:
+    """One Euler step with classifier-free guidance; pure (tensors in, a new tensor out).
+
+    ``x`` ``[B, N, D]`` are the states; ``flow`` ``[B + G, N, D]`` the model's output for them
+    followed by the unconditional rows of the ``G`` items listed in ``guided`` ``[G]``, whose
+    weights are ``cfg`` ``[G, 1, 1]``; ``dt`` ``[B]`` each item's step. A guided item moves by
+    ``v_c + (v_c - v_u) · cfg``, an unguided one by its conditional flow.
+    """
+    v = flow[: x.shape[0]]
+    if guided.numel():
+        v_c = v[guided]
+        v = v.index_copy(0, guided, v_c + (v_c - flow[x.shape[0] :]) * cfg.to(v.dtype))
+    return x + dt[:, None, None] * v

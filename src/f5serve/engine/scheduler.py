@@ -11,29 +11,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from f5serve.engine import text
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.mel import SAMPLE_RATE
+from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pipeline import (
     AudioSource,
     CrossFader,
     Engine,
+    PreparedRequest,
     Progress,
     ProgressCallback,
     Reference,
-    SynthesisOptions,
     SynthesisResult,
-    Timings,
+    check_request,
 )
 from f5serve.errors import F5ServeError, Overloaded
 
@@ -42,35 +41,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class _Request:
-    """A request in flight: its chunks, the audio they produced, and where to deliver it."""
+    """A request in flight: its prepared chunks and where to deliver their audio."""
 
     loop: asyncio.AbstractEventLoop
-    ref: Reference
-    chunks: list[str]
-    seed: int
-    steps: int
-    cross_fade: float
-    progress: ProgressCallback | None
-    started: float
+    prepared: PreparedRequest
     delivered: asyncio.Queue[tuple[int, np.ndarray] | BaseException] = field(
         default_factory=asyncio.Queue
     )
     cancelled: bool = False
-    steps_done: int = 0
-    timings: Timings = field(default_factory=Timings)
 
     def deliver(self, item: tuple[int, np.ndarray] | BaseException) -> None:
         """Hand a finished chunk (or a failure) to the waiting coroutine (from any thread)."""
         self.loop.call_soon_threadsafe(self.delivered.put_nowait, item)
-
-    def step_reporter(self, chunk: int) -> Callable[[int], None]:
-        def report(step: int) -> None:
-            self.steps_done += 1
-            if self.progress is not None:
-                p = Progress(chunk, len(self.chunks), step, self.steps, self.steps_done)
-                self.loop.call_soon_threadsafe(self.progress, p)
-
-        return report
 
 
 @dataclass(eq=False)
@@ -141,12 +123,13 @@ class Scheduler:
 
     async def synthesize(
         self,
-        text_in: str,
+        text: str,
         ref_audio: AudioSource | Reference,
         ref_text: str = "",
         *,
+        options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
-        **options: Any,
+        **overrides: Any,
     ) -> SynthesisResult:
         """Like :meth:`Engine.synthesize`, sharing the device with every other caller.
 
@@ -154,35 +137,35 @@ class Scheduler:
         ``ref_text`` is unused. Cancelling the awaiting task frees the request's batch slots
         at the next flow step.
         """
-        request = await self._submit(text_in, ref_audio, ref_text, progress, options)
+        opts = resolve(options, overrides)
+        request = await self._submit(text, ref_audio, ref_text, opts, progress)
         parts = [part async for part in self._audio(request)]
-        request.timings.total = time.perf_counter() - request.started
-        return SynthesisResult(
-            np.concatenate(parts), SAMPLE_RATE, request.chunks, request.seed, request.timings
-        )
+        return request.prepared.result(np.concatenate(parts))
 
     async def stream(
         self,
-        text_in: str,
+        text: str,
         ref_audio: AudioSource | Reference,
         ref_text: str = "",
         *,
+        options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
-        **options: Any,
+        **overrides: Any,
     ) -> AsyncIterator[np.ndarray]:
         """Yield the audio in order as chunks finish (chunk 1 plays while later ones run).
 
         The pieces concatenate to exactly what :meth:`synthesize` returns.
         """
-        request = await self._submit(text_in, ref_audio, ref_text, progress, options)
+        opts = resolve(options, overrides)
+        request = await self._submit(text, ref_audio, ref_text, opts, progress)
         async for part in self._audio(request):
             yield part
 
     async def _audio(self, request: _Request) -> AsyncIterator[np.ndarray]:
-        fader = CrossFader(request.cross_fade, SAMPLE_RATE)
+        fader = CrossFader(request.prepared.options.cross_fade, SAMPLE_RATE)
         arrived: dict[int, np.ndarray] = {}
         try:
-            for index in range(len(request.chunks)):
+            for index in range(len(request.prepared.chunks)):
                 while index not in arrived:
                     got = await request.delivered.get()
                     if isinstance(got, BaseException):
@@ -199,42 +182,21 @@ class Scheduler:
 
     async def _submit(
         self,
-        text_in: str,
+        text: str,
         ref_audio: AudioSource | Reference,
         ref_text: str,
+        options: SynthesisOptions,
         progress: ProgressCallback | None,
-        options: dict[str, Any],
     ) -> _Request:
-        started = time.perf_counter()
-        opts = SynthesisOptions(**options)
-        opts.validate()
-        text.validate_gen_text(text_in)
-        self._check_capacity()
-        if isinstance(ref_audio, Reference):
-            ref = ref_audio
-        else:
-            ref = await asyncio.to_thread(
-                self.engine.prepare_reference, ref_audio, ref_text, opts.preprocess_ref
-            )
-        chunks = self.engine.plan_chunks(text_in, ref, opts.speed)
-        seed = opts.seed if opts.seed is not None else random.randrange(2**31)
-        request = _Request(
-            asyncio.get_running_loop(),
-            ref,
-            chunks,
-            seed,
-            opts.nfe_steps,
-            opts.cross_fade,
-            progress,
-            started,
+        check_request(text, options)  # a bad request is 422 even when the queue is full
+        self._check_capacity()  # before the (costly) reference preparation
+        loop = asyncio.get_running_loop()
+        on_progress = None if progress is None else _on_loop(loop, progress)
+        prepared = await asyncio.to_thread(
+            self.engine.prepare_request, text, ref_audio, ref_text, options, on_progress
         )
-        request.timings.reference = time.perf_counter() - started
-        queued = [
-            _Chunk(
-                request, i, self.engine.make_item(ref, c, seed + i, opts, request.step_reporter(i))
-            )
-            for i, c in enumerate(chunks)
-        ]
+        request = _Request(loop, prepared)
+        queued = [_Chunk(request, i, item) for i, item in enumerate(prepared.items)]
         self.start()
         with self._wake:
             self._check_capacity()
@@ -306,7 +268,7 @@ class Scheduler:
                 work / elapsed if self._rate == 0 else 0.8 * self._rate + 0.2 * work / elapsed
             )
             for request in requests.values():
-                request.timings.sampling += elapsed
+                request.prepared.timings.sampling += elapsed
             with self._wake:  # callers read _active to estimate the backlog
                 done = [self._active.pop(item) for item in finished]
             if done:
@@ -317,10 +279,10 @@ class Scheduler:
 
     def _vocode(self, done: list[_Chunk]) -> None:
         started = time.perf_counter()
-        waves = self.engine.vocode_items([(c.request.ref, c.item.result()) for c in done])
+        waves = self.engine.vocode_items([(c.request.prepared.ref, c.item.result()) for c in done])
         elapsed = time.perf_counter() - started
         for chunk, wave in zip(done, waves, strict=True):
-            chunk.request.timings.vocoder += elapsed
+            chunk.request.prepared.timings.vocoder += elapsed
             chunk.request.deliver((chunk.index, wave))
 
     def _fail_active(self, exc: BaseException) -> None:
@@ -337,3 +299,12 @@ class Scheduler:
         for item in list(self._active):
             self._batcher.remove(item)
         self._active.clear()
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, progress: ProgressCallback) -> ProgressCallback:
+    """``progress`` called on ``loop``'s thread (flow steps run on the worker thread)."""
+
+    def report(p: Progress) -> None:
+        loop.call_soon_threadsafe(progress, p)
+
+    return report

@@ -1,4 +1,4 @@
-"""Text front end (REFERENCE.md §4): vocabulary, pinyin tokens, reference text, chunking.
+"""Text front end of upstream F5-TTS: vocabulary, pinyin tokens, reference text, chunking.
 
 Every rule here reproduces the reference F5-TTS 1.1.x inference path exactly; the golden file
 ``text.json`` pins the outputs. Where the reference would crash, the behaviour is documented.

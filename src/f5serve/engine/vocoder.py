@@ -1,4 +1,4 @@
-"""Vocos mel → waveform vocoder (``charactr/vocos-mel-24khz`` layout, REFERENCE.md §5)."""
+"""Vocos mel → waveform vocoder (``charactr/vocos-mel-24khz`` layout)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from f5serve.errors import BadRequest, F5ServeError, InvalidInput, Overloaded, TooManyRequests
+from f5serve.core.params import validation_error
+from f5serve.errors import F5ServeError, Overloaded, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +49,6 @@ def error_response(exc: F5ServeError) -> JSONResponse:
     elif exc.http_status == 503:
         headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     return envelope(exc.http_status, exc.to_dict(), headers)
-
-
-def validation_error(errors: list[Any]) -> F5ServeError:
-    """A pydantic error list as one of our errors (first problem in the message)."""
-    if any(e.get("type") in ("json_invalid", "model_attributes_type") for e in errors):
-        return BadRequest("the request body is not valid JSON", details={"errors": _clean(errors)})
-    first = errors[0] if errors else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    message = f"{where}: {first.get('msg', 'invalid value')}" if where else first.get("msg", "")
-    return InvalidInput(message or "invalid request", details={"errors": _clean(errors)})
-
-
-def _clean(errors: list[Any]) -> list[dict[str, Any]]:
-    """Only JSON-safe parts of pydantic errors (never the input, which may be megabytes)."""
-    return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": e.get("type")}
-        for e in errors
-    ]
 
 
 async def _on_f5serve(request: Request, exc: Exception) -> JSONResponse:

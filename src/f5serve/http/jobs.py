@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from f5serve.core.db import JobRow
 from f5serve.core.formats import FormatName, read_output
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
+from f5serve.core.params import same_speech
 from f5serve.core.synthesis import check_text, speech_request_from_dict
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired, TooManyRequests
@@ -35,12 +36,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    speech_request_from_dict(speech)  # bad base64 fails now, not in the worker
+    # bad base64 fails now, not in the worker
+    speech_request_from_dict(speech, services.synthesizer.defaults)
     queued = services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
     job, created = await asyncio.to_thread(
-        services.jobs.create, body.job_id or uuid.uuid4().hex, speech
+        services.jobs.create, body.job_id or uuid.uuid4().hex, speech, same_speech
     )
     if created:
         await services.queue.put(job.id)

@@ -9,6 +9,7 @@ a streamable ``response_format`` (``pcm``) the audio streams as chunks finish.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -48,7 +49,7 @@ async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
         voice=body.voice,
         language=AUTO,
         model=None if body.model in OPENAI_MODELS else body.model,
-        options={"speed": body.speed},
+        options=dataclasses.replace(services.synthesizer.defaults, speed=body.speed),
     )
     fmt = FORMATS[body.response_format]
     if body.stream_format == "sse" or fmt.streamable:

@@ -1,4 +1,7 @@
-"""Request and response bodies of the API (pydantic models; they are the OpenAPI schema)."""
+"""Request and response bodies of the API (pydantic models; they are the OpenAPI schema).
+
+The speech fields shared with RunPod and stored jobs are :mod:`f5serve.core.params`.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from f5serve.core.formats import FormatName
-
-JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-
-
-class SpeechParams(BaseModel):
-    """Text, voice, model and synthesis options (shared by /v1/tts and /v1/jobs)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(description="Text to speak.")
-    voice: str | None = Field(default=None, description="Voice id or name from /v1/voices.")
-    ref_name: str | None = Field(
-        default=None, description="A clip of the voices directory, e.g. 'sample/narrator.wav'."
-    )
-    ref_audio: str | None = Field(
-        default=None, description="Reference clip, base64 (any audio format)."
-    )
-    ref_text: str | None = Field(default=None, description="Transcript of ref_audio.")
-    language: str = Field(default="auto", description="ISO 639-1 code of the text, or 'auto'.")
-    model: str | None = Field(default=None, description="Model name (default: routed by language).")
-    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking rate.")
-    nfe_steps: int | None = Field(
-        default=None, ge=1, le=128, description="Flow steps (server default)."
-    )
-    cfg_strength: float = Field(default=2.0, ge=0, le=20, description="Classifier-free guidance.")
-    sway_sampling_coef: float | None = Field(
-        default=-1.0, ge=-2, le=2, description="Time-grid sway."
-    )
-    seed: int | None = Field(
-        default=None, ge=0, lt=2**63, description="Random seed (random if unset)."
-    )
-    cross_fade: float = Field(default=0.15, ge=0, le=2, description="Seconds of cross-fade.")
-    remove_silence: bool = Field(
-        default=False, description="Shorten pauses over 1 s in the output."
-    )
-
-    def speech_body(self) -> dict[str, Any]:
-        """The fields that define the audio (what a job stores and compares for idempotency)."""
-        body = self.model_dump(include=set(SpeechParams.model_fields))
-        return {k: v for k, v in body.items() if v is not None or k == "sway_sampling_coef"}
+from f5serve.core.params import JOB_ID_PATTERN, SpeechParams
 
 
 class TTSRequest(SpeechParams):

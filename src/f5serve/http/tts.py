@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import inspect
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from f5serve.core.formats import encode_speech
+from f5serve.core.params import SpeechParams
 from f5serve.core.services import Services
 from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
 from f5serve.engine.audio import FORMATS
+from f5serve.engine.options import option_fields
 from f5serve.errors import PayloadTooLarge
 from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, TTSRequest, TTSResponse
@@ -37,16 +40,10 @@ async def tts(body: TTSRequest, services: ServicesDep) -> Response:
     check_sync_text(services, body.text)
     if body.ref_audio is not None:
         _check_base64_size(body.ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body())
+    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
     return await _respond(services, request, body)
 
 
-@router.post(
-    "/v1/tts/upload",
-    summary="Synthesise speech with the reference clip as a file upload (multipart)",
-    responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
-    response_model=None,
-)
 async def tts_upload(
     services: ServicesDep,
     text: Annotated[str, Form()],
@@ -54,15 +51,10 @@ async def tts_upload(
     ref_text: Annotated[str, Form()],
     language: Annotated[str, Form()] = "auto",
     model: Annotated[str | None, Form()] = None,
-    speed: Annotated[float, Form()] = 1.0,
-    nfe_steps: Annotated[int | None, Form()] = None,
-    cfg_strength: Annotated[float | None, Form()] = None,
-    sway_sampling_coef: Annotated[float | None, Form()] = None,
-    cross_fade: Annotated[float | None, Form()] = None,
-    seed: Annotated[int | None, Form()] = None,
     remove_silence: Annotated[bool, Form()] = False,
     response_format: Annotated[str, Form()] = "wav",
     audio_format: Annotated[str | None, Form()] = None,
+    **options: Any,
 ) -> Response:
     """The fields of ``POST /v1/tts`` as form fields (those left out take its defaults)."""
     fields = {
@@ -70,22 +62,50 @@ async def tts_upload(
         "ref_text": ref_text,
         "language": language,
         "model": model,
-        "speed": speed,
-        "nfe_steps": nfe_steps,
-        "cfg_strength": cfg_strength,
-        "sway_sampling_coef": sway_sampling_coef,
-        "cross_fade": cross_fade,
-        "seed": seed,
         "remove_silence": remove_silence,
         "response_format": response_format,
         "audio_format": audio_format,
+        **options,
     }
     body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     check_sync_text(services, body.text)
     data = await read_upload(ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body())
+    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
     request = dataclasses.replace(request, ref_audio=data)
     return await _respond(services, request, body)
+
+
+def _option_form_fields() -> list[inspect.Parameter]:
+    """One form field per synthesis option, as the JSON body has it (type, default, help)."""
+    params = []
+    for f in option_fields():
+        field = SpeechParams.model_fields[f.name]
+        form = Form(description=field.description)
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=field.default,
+                annotation=Annotated[field.annotation, form],
+            )
+        )
+    return params
+
+
+def _register_upload() -> None:
+    fixed = list(inspect.signature(tts_upload).parameters.values())[:-1]  # without **options
+    tts_upload.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*fixed, *_option_form_fields()], return_annotation=Response
+    )
+    router.post(
+        "/v1/tts/upload",
+        summary="Synthesise speech with the reference clip as a file upload (multipart)",
+        responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
+        response_model=None,
+    )(tts_upload)
+
+
+_register_upload()
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:

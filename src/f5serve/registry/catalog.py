@@ -1,4 +1,4 @@
-"""Which models exist: the built-in catalogue (REFERENCE.md §6) and user-defined models.
+"""Which models exist: the built-in catalogue of public F5-TTS models, and user-defined models.
 
 A model is a :class:`ModelSpec`: its languages, where its checkpoint, vocab and vocoder live
 (a Hugging Face repository or a local path), its architecture and its licence. A :class:`Catalog`

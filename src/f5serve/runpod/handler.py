@@ -21,6 +21,7 @@ from f5serve import __version__
 from f5serve.core import listing
 from f5serve.core.formats import OUTPUT_FORMAT, encode_speech, read_output
 from f5serve.core.jobs.runner import JobServices, execute_job, output_key
+from f5serve.core.params import parse
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
 from f5serve.engine.audio import output_format
@@ -33,7 +34,6 @@ from f5serve.runpod.inputs import (
     InfoInput,
     TTSInput,
     error_output,
-    parse,
 )
 
 log = logging.getLogger(__name__)

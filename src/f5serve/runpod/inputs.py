@@ -2,16 +2,18 @@
 
 The request shapes follow the RunPod handlers f5serve replaces (``{"input": {"text", "ref_name":
 "sample/narrator.wav", "speed", "job_id"}}``, ``endpoint: "download"``); the TTS fields are the
-service's own :class:`~f5serve.http.schemas.SpeechParams`, so both accept the same values.
+service's own :class:`~f5serve.core.params.SpeechParams`, so HTTP and RunPod accept the same
+values.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from f5serve.core.formats import FormatName
+from f5serve.core.params import JOB_ID_PATTERN, SpeechParams
 from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
     F5ServeError,
@@ -20,8 +22,6 @@ from f5serve.errors import (
     PayloadTooLarge,
     Timeout,
 )
-from f5serve.http.errors import validation_error
-from f5serve.http.schemas import JOB_ID_PATTERN, SpeechParams
 
 ENDPOINTS = ("tts", "download", "health", "voices")
 Return = Literal["base64", "url", "both"]
@@ -72,17 +72,6 @@ class InfoInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: Literal["health", "voices"]
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse(model: type[M], raw: dict[str, Any]) -> M:
-    """Validate ``raw`` as ``model``; pydantic's complaint becomes :class:`InvalidInput`."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error(list(exc.errors())) from None
 
 
 # ---------------------------------------------------------------------------------------- errors

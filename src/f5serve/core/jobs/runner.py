@@ -52,7 +52,7 @@ async def execute_job(job_id: str, request: dict[str, Any], services: JobService
     Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
     """
     started = time.perf_counter()
-    speech_request = speech_request_from_dict(request)
+    speech_request = speech_request_from_dict(request, services.synthesizer.defaults)
 
     def progress(p: Progress) -> None:
         if services.on_progress is not None:

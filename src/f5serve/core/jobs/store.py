@@ -9,6 +9,8 @@ worker presumed dead never overwrites a newer attempt, and a cancelled job stays
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -77,9 +79,15 @@ class JobStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def create(self, job_id: str, request: dict[str, Any]) -> tuple[JobRow, bool]:
+    def create(
+        self,
+        job_id: str,
+        request: dict[str, Any],
+        same: Callable[[dict[str, Any], dict[str, Any]], bool] = operator.eq,
+    ) -> tuple[JobRow, bool]:
         """Insert a queued job and commit; ``(job, created)``. The same ``job_id`` with the same
-        request returns the first job (``created`` False); with another request it is a conflict.
+        request (by ``same``, given the stored request first) returns the first job (``created``
+        False); with another request it is a conflict.
         """
         row = JobRow(id=job_id, status=QUEUED, request=request, created_at=utcnow(), attempts=0)
         with self.sessions() as session:
@@ -90,7 +98,7 @@ class JobStore:
             except IntegrityError:
                 session.rollback()
         existing = self.get(job_id)
-        if existing.request != request:
+        if not same(existing.request, request):
             raise Conflict(
                 f"job {job_id!r} already exists with a different request",
                 details={"job_id": job_id},

@@ -8,6 +8,7 @@ name a voice by file, as the RunPod seed does: ``ref_name: "sample/narrator.wav"
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import logging
@@ -17,6 +18,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from f5serve.core.db import VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
 from f5serve.engine import audio as audio_io
+from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
 
@@ -102,7 +105,8 @@ class VoiceLibrary:
         self.storage = storage
         self.limits = limits
         self.voices_dir = voices_dir.resolve() if voices_dir is not None else None
-        self._cache: OrderedDict[tuple[str, str, str], Reference] = OrderedDict()
+        # (voice id, voice updated_at, model, options.reference_key()) → prepared reference
+        self._cache: OrderedDict[tuple[str, str, str, tuple[Any, ...]], Reference] = OrderedDict()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ CRUD
@@ -227,15 +231,19 @@ class VoiceLibrary:
                 return self.get(stem)
             raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
 
-    async def reference(self, voice: VoiceRow, model: str, engine: Engine) -> Reference:
-        """The prepared reference of ``voice`` for ``model`` (computed once, then cached)."""
-        key = (voice.id, voice.updated_at.isoformat(), model)
+    async def reference(
+        self, voice: VoiceRow, model: str, engine: Engine, options: SynthesisOptions
+    ) -> Reference:
+        """The prepared reference of ``voice`` for ``model`` with ``options`` (computed once,
+        then cached). The clip was cleaned when the voice was added, so it is not again."""
+        options = dataclasses.replace(options, preprocess_ref=False)
+        key = (voice.id, voice.updated_at.isoformat(), model, options.reference_key())
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         data = self.storage.get(voice.audio_key)
-        ref = await asyncio.to_thread(engine.prepare_reference, data, voice.ref_text, False)
+        ref = await asyncio.to_thread(engine.prepare_reference, data, voice.ref_text, options)
         with self._lock:
             self._cache[key] = ref
             while len(self._cache) > CACHE_SIZE:
