@@ -20,6 +20,7 @@ from f5serve.core.jobs.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, Claim
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage.local import LocalStorage
 from f5serve.core.synthesis import Speech, SpeechRequest
+from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Progress
 
 LONG = 30.0  # seconds: a lease that does not run out during a test
@@ -94,6 +95,7 @@ class FakeSynthesizer:
         self.started: set[str] = set()
         self.cancelled: set[str] = set()
         self.release = asyncio.Event()
+        self.defaults = SynthesisOptions()  # what execute_job fills a stored request with
 
     async def synthesize(
         self, request: SpeechRequest, progress: Callable[[Progress], None] | None = None
