@@ -55,7 +55,7 @@ def browser() -> Iterator[sync_api.Browser]:
 @contextmanager
 def offline_page(browser: sync_api.Browser, url: str) -> Iterator[Page]:
     """A page of a new browser context on ``url`` whose requests outside loopback fail; leaving
-    the block, it asserts none was made."""
+    the block, it asserts none was made and no script error was thrown."""
     context = browser.new_context(base_url=url, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     outside: list[str] = []
@@ -68,9 +68,13 @@ def offline_page(browser: sync_api.Browser, url: str) -> Iterator[Page]:
             route.abort()
 
     context.route("**/*", offline)
-    yield context.new_page()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
     context.close()
     assert outside == [], f"requests left the machine: {outside}"
+    assert errors == [], f"script errors: {errors}"
 
 
 @pytest.fixture
@@ -84,16 +88,30 @@ def open_tab(page: Page, name: str) -> None:
     expect(page.locator("#speak-form select[name=voice] option[value=narrator]")).to_be_attached()
 
 
-def test_speak_streams_and_plays(page: Page) -> None:
+def test_speak_streams_plays_early_and_downloads(page: Page) -> None:
     open_tab(page, "speak")
-    page.fill("#speak-form textarea[name=text]", TEXT)
+    page.evaluate(
+        """() => { window.statusLog = [];
+        new MutationObserver(() => statusLog.push(document.querySelector('#speak-status')
+            .textContent)).observe(document.querySelector('#speak-status'), {childList: true}); }"""
+    )
+    long_text = " ".join(f"{TEXT} This is part {i} of a longer text." for i in range(8))
+    page.fill("#speak-form textarea[name=text]", long_text)
     page.click("#speak-form button[type=submit]")
     expect(page.locator("#speak-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
     expect(page.locator("#speak-facts")).to_contain_text("first audio")
     page.wait_for_function("document.querySelector('#speak-audio').duration > 0.3")
+    # audio was playing while later chunks were still being made
+    received = [
+        float(line.split(", ")[1].split()[0])
+        for line in page.evaluate("statusLog")
+        if line.startswith("Playing")
+    ]
+    total = page.evaluate("document.querySelector('#speak-audio').duration")
+    assert received and min(received) < total - 1, (received, total)
     with page.expect_download() as download:
         page.click("#speak-downloads [data-format=wav]")
-    assert_speech(Path(download.value.path()).read_bytes())
+    assert_speech(Path(download.value.path()).read_bytes(), min_seconds=total - 0.1)
 
 
 def test_speak_whole_file_with_options_and_download_mp3(page: Page) -> None:

@@ -63,7 +63,8 @@ async function toError(response) {
 }
 
 export function describe(error) {
-  return error instanceof ApiError ? `${error.message} (${error.status || ""} ${error.code})`.replace("( ", "(") : String(error);
+  if (!(error instanceof ApiError)) return String(error);
+  return error.status ? `${error.message} (${error.status} ${error.code})` : error.message;
 }
 
 export function fileName(stem, format) {

@@ -40,6 +40,10 @@ export class PcmPlayer {
     this.nextTime += buffer.duration;
   }
 
+  stop() {
+    this.context.close();
+  }
+
   get seconds() {
     return this.samples / SAMPLE_RATE;
   }

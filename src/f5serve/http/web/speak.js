@@ -6,6 +6,7 @@ import { PcmPlayer } from "./audio.js";
 import { $, download, formValues, h } from "./dom.js";
 
 const OPTIONS = ["voice", "model", "language", "speed", "nfe_steps", "seed"];
+let player = null; // the streamed take playing now
 
 export function initSpeak() {
   const form = $("#speak-form");
@@ -48,7 +49,8 @@ async function speakStreaming(values) {
   status("Synthesising…");
   const body = { input: values.text, voice: values.voice, model: values.model || "tts-1", speed: values.speed, response_format: "pcm" };
   const response = await request("v1/audio/speech", { method: "POST", json: body });
-  const player = new PcmPlayer();
+  player?.stop();
+  player = new PcmPlayer();
   const reader = response.body.getReader();
   let firstAudio = null;
   for (let part = await reader.read(); !part.done; part = await reader.read()) {
@@ -56,15 +58,18 @@ async function speakStreaming(values) {
     firstAudio ??= (performance.now() - started) / 1000;
     status(`Playing: first audio after ${firstAudio.toFixed(1)} s, ${player.seconds.toFixed(1)} s received…`);
   }
+  if (firstAudio === null) throw new Error("the server sent no audio");
   const total = (performance.now() - started) / 1000;
-  status(`Done: ${player.seconds.toFixed(1)} s of audio in ${total.toFixed(1)} s (first audio after ${firstAudio?.toFixed(1)} s).`);
+  status(`Done: ${player.seconds.toFixed(1)} s of audio in ${total.toFixed(1)} s (first audio after ${firstAudio.toFixed(1)} s).`);
   const url = URL.createObjectURL(player.wav());
-  showResult(url, { streamed: "yes", duration: `${player.seconds.toFixed(2)} s`, "first audio": `${firstAudio?.toFixed(2)} s` }, [
+  showResult(url, { streamed: "yes", duration: `${player.seconds.toFixed(2)} s`, "first audio": `${firstAudio.toFixed(2)} s` }, [
     downloadButton("wav", () => download(url, fileName("speech", "wav"))),
   ]);
 }
 
 async function speakWhole(values) {
+  player?.stop();
+  player = null;
   status("Synthesising…");
   const body = { text: values.text, ...pick(values, OPTIONS), response_format: "json", audio_format: "wav" };
   const result = await getJson("v1/tts", { method: "POST", json: body });

@@ -6,6 +6,7 @@ import { $, formValues, h, showError } from "./dom.js";
 
 let recorded = null; // the last recording, a Blob
 let recorder = null;
+let clipUrls = []; // object URLs of the listed voices' clips, released at the next render
 
 export function initVoices() {
   const form = $("#voice-form");
@@ -85,6 +86,8 @@ function showClip(url) {
 }
 
 function renderVoices() {
+  clipUrls.forEach((url) => URL.revokeObjectURL(url));
+  clipUrls = [];
   const list = $("#voice-list");
   if (!catalog.voices.length) {
     list.replaceChildren(h("p.muted", {}, "No voices yet: add one above."));
@@ -98,7 +101,10 @@ function voiceCard(voice) {
   transcript.value = voice.ref_text;
   const message = h("span.muted", { "aria-live": "polite" });
   const player = h("audio", { controls: true, preload: "none" });
-  blobUrl(`v1/voices/${voice.id}/audio`).then((url) => (player.src = url), (error) => (message.textContent = describe(error)));
+  blobUrl(`v1/voices/${voice.id}/audio`).then(
+    (url) => clipUrls.push((player.src = url)),
+    (error) => (message.textContent = describe(error)),
+  );
   const remove = h("button.ghost.danger", { type: "button" }, "Delete");
   remove.addEventListener("click", () => deleteVoice(voice, remove, message));
   return h(
