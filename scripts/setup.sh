@@ -9,6 +9,10 @@
 #     else PyTorch's CPU index), never the multi-GB CUDA packages;
 #   - macOS: the PyPI build (CPU + MPS).
 # Set F5SERVE_TORCH_SPEC to override the torch requirement (default torch==2.13.0).
+#
+# Chromium for the browser tests (tests/integration/test_web_page.py) is installed with apt-get
+# where it is missing (Debian's package; Playwright's own browser download is not used). Set
+# F5SERVE_NO_CHROMIUM=1 to skip that; the browser tests are then skipped, saying why.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,4 +39,19 @@ else
 fi
 
 "${pip[@]}" -e ".[dev,s3]"
+
+install_chromium() {
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || return 1
+        sudo=(sudo -n)
+    fi
+    echo "setup: installing Chromium (apt-get) for the browser tests"
+    "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+if [ -z "${F5SERVE_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1; then
+    install_chromium || echo "setup: could not install Chromium; the browser tests will be skipped"
+fi
 echo "setup: done. Activate with: source .venv/bin/activate"

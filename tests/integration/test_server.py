@@ -3,69 +3,22 @@ durability across ``kill -9``."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
-from helpers import assert_speech, make_deployment
+from helpers import assert_speech
+from server_process import Server
 
 pytestmark = pytest.mark.slow
-F5SERVE = Path(sys.executable).parent / "f5serve"
 TEXT = "The server answers over a real socket."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``f5serve serve`` as a child process, configured by environment variables."""
-
-    def __init__(self, root: Path, **extra: Any) -> None:
-        self.root = root
-        self.port = free_port()
-        fields = make_deployment(root) | extra | {"port": self.port, "host": "127.0.0.1"}
-        self.env = {**os.environ, **{f"F5SERVE_{k.upper()}": str(v) for k, v in fields.items()}}
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Server:
-        log = (self.root / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(F5SERVE), "serve", "--env-file", str(self.root / "none.env")],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.root,
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.root / "server.log").read_text()
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server did not become ready")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,3 +200,19 @@ def test_bugs_are_500_without_a_traceback(
     assert r.json() == {
         "error": {"code": "internal_error", "message": "internal server error (see the server log)"}
     }
+
+
+def test_page_and_docs_load_without_a_key_from_package_assets(strict: TestClient) -> None:
+    page = strict.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in ("/docs", "/redoc"):
+        html = strict.get(path).text
+        assert "cdn.jsdelivr.net" not in html and "fonts.googleapis.com" not in html
+        assets = re.findall(r'(?:src|href)="(/web/[^"]+)"', html)
+        assert len(assets) >= 2, html
+        assert all(strict.get(asset).status_code == 200 for asset in assets)
+    for asset in re.findall(r'(?:src|href)="(web/[^"]+)"', page.text):
+        assert strict.get(f"/{asset}").status_code == 200
+    assert strict.get("/web/app.js").headers["content-type"].startswith("text/javascript")
+    assert strict.get("/web/missing.js").status_code == 404
+    assert strict.get("/v1/models").status_code == 401  # the API behind the page still needs it

@@ -17,6 +17,7 @@ from f5serve.errors import PayloadTooLarge
 from f5serve.http import jobs, openai, system, tts, voices
 from f5serve.http.auth import require_api_key
 from f5serve.http.errors import error_response, install_error_handlers
+from f5serve.http.web import install_web
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="F5-TTS zero-shot voice cloning: sync TTS, jobs, voices, OpenAI-compatible.",
         lifespan=_lifespan,
+        docs_url=None,  # served by f5serve.http.web from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tts, jobs, voices, openai):
         app.include_router(module.router, dependencies=protected)
     app.include_router(system.metrics_router, dependencies=protected)
+    install_web(app)
     return app
 
 
