@@ -88,8 +88,8 @@ stage graphs 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda
 # shellcheck disable=SC2086
 stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"
-stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" --cuda-graphs off \
-    --batch-frames 65536 --out "$OUT/budget_old.json"
+stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" \
+    --cuda-graphs off --batch-frames 65536 --out "$OUT/budget_old.json"
 stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
     --dtype "$DTYPE" --steps "$STEPS" --concurrency 16 "${compiled[@]}" --cuda-graphs off \
     --out "$OUT/profile_gpu.txt"
