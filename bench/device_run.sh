@@ -10,17 +10,23 @@
 # and a summary table of every stage is printed last.
 #
 # Stages, most important first (STAGES picks some; each has a time limit, and all of them share
-# BUDGET seconds, so a slow stage shortens or skips the later ones):
-#   eager       throughput at CONC with the eager DiT (audio s/s, RTF, latency, time to first audio)
-#   compiled    the same with the compiled DiT (COMPILE=on|max), inductor's cache fresh: its
-#               start-up is the cold start
-#   reference   eager at REF_CONC and the reference's infer_process on the same requests
-#   warm_start  a second process starting with the cache the compiled stage left
-#   precision   float32/bfloat16/float16 and compiled bfloat16 against float64
-#   throughput_32, profile_gpu (not by default): 32 steps; a torch.profiler view of a burst
+# BUDGET seconds, so a slow stage shortens or skips the later ones; a failed stage loses only its
+# own numbers):
+#   compiled    throughput at CONC with the compiled DiT (COMPILE=on|max), no CUDA graphs, the
+#               device's default frame budget, inductor's cache fresh: its start-up is the cold
+#               start; the one-request anchor; time to first audio
+#   graphs      the same with CUDA graphs (inductor's cache warm: its start-up is a warm start)
+#   reference   eager at REF_CONC and the reference's infer_process on the same requests (the
+#               same-run ratio; the summary compares every run's c = 1 and anchor with it)
+#   budget_old  compiled at c = 64 under the former CUDA frame budget (65 536)
+#   profile_gpu a torch.profiler view of a compiled c = 16 burst
+#   eager, warm_start, precision, throughput_32 (not by default): eager throughput at CONC; a
+#               second start with the compiled stage's cache; float32/bfloat16/float16 and
+#               compiled bfloat16 against float64; 32 steps
 # PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, COMPILE, BUDGET override the defaults (a dry run
-# on the CPU: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" REF_CONC="1 2" NO_REFERENCE=1
-# BUDGET=900 bash bench/device_run.sh).
+# on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" REF_CONC=1
+# OLD_BUDGET_CONC=2 NO_REFERENCE=1 NO_WHEELS=1 PY=.venv/bin/python BUDGET=900
+# bash bench/device_run.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench/results}
@@ -29,15 +35,15 @@ DEVICE=${DEVICE:-cuda}
 DTYPE=${DTYPE:-bfloat16}
 STEPS=${STEPS:-16}
 CONC=${CONC:-1 16 64}
-REF_CONC=${REF_CONC:-1 16}
+REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
-BUDGET=${BUDGET:-450}
-STAGES=${STAGES:-eager compiled reference warm_start precision}
+BUDGET=${BUDGET:-420}
+STAGES=${STAGES:-compiled graphs reference budget_old profile_gpu}
 CACHE=${COMPILE_CACHE:-/tmp/f5serve-inductor-cache}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-if compgen -G ".whl/*.whl" >/dev/null; then
+if [ -z "${NO_WHEELS:-}" ] && compgen -G ".whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH="$PYTHONPATH:/tmp/site"
@@ -70,26 +76,31 @@ stage() {  # name, seconds, command...
 }
 
 tp=("$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" --dtype "$DTYPE"
-    --steps "$STEPS" --text-repeat 3)  # the throughput benchmark with the common options
+    --steps "$STEPS" --text-repeat 3 --no-serial)  # the throughput benchmark, common options
+compiled=(--compile "$COMPILE" --compile-cache "$CACHE")
 
 # shellcheck disable=SC2086  # CONC and REF_CONC are lists
-stage eager 110 "${tp[@]}" --concurrency $CONC --anchor --out "$OUT/eager.json"
+stage compiled 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs off \
+    --out "$OUT/compiled.json"
 # shellcheck disable=SC2086
-stage compiled 220 "${tp[@]}" --concurrency $CONC --anchor --compile "$COMPILE" \
-    --compile-cache "$CACHE" --out "$OUT/compiled.json"
+stage graphs 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs auto \
+    --out "$OUT/graphs.json"
 # shellcheck disable=SC2086
-stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference \
+stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"
-stage warm_start 80 "${tp[@]}" --concurrency 1 --compile "$COMPILE" --compile-cache "$CACHE" \
+stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" \
+    --cuda-graphs off --batch-frames 65536 --out "$OUT/budget_old.json"
+stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
+    --dtype "$DTYPE" --steps "$STEPS" --concurrency 16 "${compiled[@]}" --cuda-graphs off \
+    --out "$OUT/profile_gpu.txt"
+# shellcheck disable=SC2086
+stage eager 110 "${tp[@]}" --concurrency $CONC --anchor --cuda-graphs off --out "$OUT/eager.json"
+stage warm_start 80 "${tp[@]}" --concurrency 1 "${compiled[@]}" --cuda-graphs off \
     --out "$OUT/warm_start.json"
 stage precision 100 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
-    --steps "$STEPS" --trials 2 --compile "$COMPILE" --compile-cache "$CACHE" \
-    --out "$OUT/precision.json"
+    --steps "$STEPS" --trials 2 "${compiled[@]}" --out "$OUT/precision.json"
 # shellcheck disable=SC2086
-stage throughput_32 150 "${tp[@]}" --concurrency $CONC --steps 32 \
-    --out "$OUT/throughput_32.json"
-stage profile_gpu 120 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS" --out "$OUT/profile_gpu.txt"
+stage throughput_32 150 "${tp[@]}" --concurrency $CONC --steps 32 --out "$OUT/throughput_32.json"
 
 echo "=== summary after $SECONDS s"
 "$PY" -m bench.device_summary "$OUT"

@@ -1,10 +1,13 @@
-"""The summary table of ``bench/device_run.sh``: every stage's JSON in one short printout.
+"""The summary table of ``bench/device_run.sh``: every stage's results in one short printout.
 
     python -m bench.device_summary OUT_DIR
 
-Reads ``eager.json``, ``compiled.json``, ``reference.json`` (eager, beside the reference),
-``warm_start.json`` and ``precision.json`` (whichever exist) and prints throughput side by side,
-the one-request anchor, the reference, cold and warm start, and precision.
+Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (compiled with CUDA
+graphs), ``budget_old.json`` (compiled under the former frame budget), ``reference.json`` (eager,
+beside the reference), ``warm_start.json``, ``precision.json`` and ``profile_gpu.txt``, and
+prints throughput side by side (each run against the reference timed in the same call, at the
+concurrencies it was timed at), the one-request anchors, cold and warm starts, precision and the
+profile's first line.
 """
 
 from __future__ import annotations
@@ -14,46 +17,79 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RUNS = {"eager": "eager", "compiled": "compiled", "reference": "eager, ref"}
+RUNS = {
+    "eager": "eager",
+    "compiled": "compiled",
+    "graphs": "compiled+graphs",
+    "budget_old": "compiled, 65536",
+    "reference": "eager, ref",
+}
+NAN = float("nan")
 
 
 def load(folder: Path, name: str) -> dict[str, Any] | None:
     path = folder / f"{name}.json"
-    return dict(json.loads(path.read_text())) if path.is_file() else None
+    try:
+        return dict(json.loads(path.read_text())) if path.is_file() else None
+    except (OSError, ValueError) as exc:  # a stage killed while writing
+        print(f"{path}: unreadable ({exc})")
+        return None
+
+
+def reference_rates(results: dict[str, dict[str, Any]]) -> dict[int, float]:
+    """Seconds of audio per second of the reference, by concurrency, from any run that has it."""
+    rates = {}
+    for data in results.values():
+        for row in data["rows"]:
+            if row.get("reference_serial_wall_s"):
+                rates[row["concurrency"]] = (
+                    row["reference_audio_s"] / row["reference_serial_wall_s"]
+                )
+    return rates
 
 
 def throughput(results: dict[str, dict[str, Any]]) -> None:
+    refs = reference_rates(results)
     print(
-        f"{'run':>10} {'c':>3} {'audio s/s':>10} {'RTF':>7} {'p50 s':>7} {'p95 s':>7} "
-        f"{'TTFA50 s':>9} {'TTFA95 s':>9} {'ref s/s':>8} {'vs ref':>7} {'peak MB':>8}"
+        f"{'run':>16} {'c':>3} {'budget':>7} {'audio s/s':>10} {'RTF':>7} {'p50 s':>7} "
+        f"{'p95 s':>7} {'TTFA50 s':>9} {'TTFA95 s':>9} {'ref s/s':>8} {'vs ref':>7} {'peak MB':>8}"
     )
     for run, data in results.items():
         for row in data["rows"]:
             b = row["batched"]
-            ref = row["reference_serial_wall_s"]
-            ref_rate = row["reference_audio_s"] / ref if ref else float("nan")
+            ref_rate = refs.get(row["concurrency"], NAN)
             print(
-                f"{run:>10} {row['concurrency']:>3} {b['audio_per_wall_s']:>10.2f} "
-                f"{b['rtf']:>7.4f} {b['p50_latency_s']:>7.2f} {b['p95_latency_s']:>7.2f} "
-                f"{b['p50_ttfa_s']:>9.3f} {b.get('p95_ttfa_s', float('nan')):>9.3f} "
-                f"{ref_rate:>8.2f} {b['audio_per_wall_s'] / ref_rate:>6.2f}x "
-                f"{row['peak_memory_mb']:>8.0f}"
+                f"{run:>16} {row['concurrency']:>3} {data.get('max_batch_frames', 0):>7} "
+                f"{b['audio_per_wall_s']:>10.2f} {b['rtf']:>7.4f} {b['p50_latency_s']:>7.2f} "
+                f"{b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>9.3f} "
+                f"{b.get('p95_ttfa_s', NAN):>9.3f} {ref_rate:>8.2f} "
+                f"{b['audio_per_wall_s'] / ref_rate:>6.2f}x {row['peak_memory_mb']:>8.0f}"
             )
 
 
 def anchors(results: dict[str, dict[str, Any]]) -> None:
+    ref_rtf = next(
+        (d["anchor"]["reference_rtf"] for d in results.values() if "reference_rtf" in d["anchor"]),
+        None,
+    )
+    if ref_rtf is not None:
+        print(f"one request alone (reference): RTF {ref_rtf:.4f}")
     for run, data in results.items():
         a = data.get("anchor") or {}
         if a:
-            ref = f", reference RTF {a['reference_rtf']:.4f}" if "reference_rtf" in a else ""
+            ratio = f", {ref_rtf / a['rtf']:.2f}x the reference" if ref_rtf else ""
             print(
                 f"one request alone ({run}): {a['audio_s']:.1f} s of audio in {a['wall_s']:.3f} s,"
-                f" RTF {a['rtf']:.4f}{ref}"
+                f" RTF {a['rtf']:.4f}{ratio}"
             )
 
 
 def starts(folder: Path) -> None:
-    for name, label in (("compiled", "cold start"), ("warm_start", "warm start")):
+    for name, label in (
+        ("compiled", "cold start"),
+        ("graphs", "warm start, graphs"),
+        ("warm_start", "warm start"),
+    ):
         data = load(folder, name)
         if data and "start" in data:
             s = data["start"]
@@ -79,6 +115,13 @@ def precision(folder: Path) -> None:
         print(f"{name:>14} {worst[0]:>11.2e} {worst[1]:>13.2e} {worst[2]:>17.2e}")
 
 
+def profile(folder: Path) -> None:
+    path = folder / "profile_gpu.txt"
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if ln.startswith(("compile", "c="))]
+        print("profile: " + "; ".join(lines))
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     results = {label: data for run, label in RUNS.items() if (data := load(folder, run))}
@@ -89,6 +132,7 @@ def main() -> None:
         anchors(results)
     starts(folder)
     precision(folder)
+    profile(folder)
 
 
 if __name__ == "__main__":

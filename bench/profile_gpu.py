@@ -1,6 +1,7 @@
 """Where a burst's time goes on a GPU: torch.profiler over ``bench.throughput``'s workload.
 
     python -m bench.profile_gpu [--preset F5TTS_v1_Base] [--steps 16] [--concurrency 1 16]
+        [--compile off|on|max] [--compile-cache DIR] [--cuda-graphs off|auto]
 
 For each concurrency: wall seconds of the burst, the summed time of GPU kernels (busy fraction
 = kernels / wall; far under 1 means the GPU waits for Python and launches), the number of
@@ -22,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 from bench.common import ROOT, make_weights
 from bench.throughput import ANCHOR, burst, prepare_refs, workload
 from f5serve import Engine
+from f5serve.engine.compile import use_cache_dir
 from f5serve.engine.scheduler import Scheduler
 
 
@@ -32,6 +34,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
+    parser.add_argument("--compile-cache", type=Path, default=None, help="inductor cache folder")
+    parser.add_argument("--cuda-graphs", choices=["off", "auto"], default="off")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/profile_gpu.txt")
     args = parser.parse_args()
     opts = {"nfe_steps": args.steps}
@@ -40,7 +45,12 @@ def main() -> None:
         files = make_weights(Path(tmp), args.preset)
         work = workload(max(args.concurrency), 3)
         refs = prepare_refs(Path(tmp), [*work, ANCHOR])
+        if args.compile_cache is not None:
+            use_cache_dir(args.compile_cache)
         engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
+        engine.compile(args.compile)
+        engine.use_cuda_graphs(args.cuda_graphs)
+        lines.append(f"compile {engine.compile_mode}, CUDA graphs {engine.cuda_graphs}")
         sched = Scheduler(engine)
         for c in args.concurrency:
             asyncio.run(burst(sched, work, refs, c, opts))  # warm-up at this size

@@ -3,18 +3,21 @@
     .venv/bin/python -m bench.throughput [--preset F5TTS_v1_Small] [--steps 8]
         [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
         [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
+        [--cuda-graphs off|auto] [--batch-frames N] [--no-serial]
 
-For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs
-of about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K``
-says request i's text 1 + i mod K times, for outputs of up to about 18 s) are sent at once to one
-:class:`Scheduler` (streaming, so time to first audio is measured) and, for comparison, served
-one after another by the same engine (``Engine.synthesize``) and, with ``--reference``, by the
-reference's ``infer_process`` in its own interpreter (``F5SERVE_REFERENCE_PYTHON``, default
-``.venv-ref``) on the same device. ``--anchor`` also times one request alone: about 10 s of
-speech from a 5.3 s reference. Random weights in the official layout (speed does not depend on
-them). ``--compile`` runs the DiT compiled (``Engine.compile``), with inductor's cache in
-``--compile-cache`` (a fresh folder: a cold start; the folder of an earlier run: a warm one); the
-start-up is timed: loading, compiling with its warm-up, and the first request. Prints a table
+For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs of
+about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K`` says
+request i's text 1 + i mod K times, for outputs of up to about 18 s) are sent at once to one
+:class:`Scheduler` (streaming, so time to first audio is measured) and, for comparison, served one
+after another by the same engine (``Engine.synthesize``; ``--no-serial`` skips this) and, with
+``--reference``, by the reference's ``infer_process`` in its own interpreter
+(``F5SERVE_REFERENCE_PYTHON``, default ``.venv-ref``) on the same device. ``--anchor`` also times
+one request alone: about 10 s of speech from a 5.3 s reference. Random weights in the official
+layout (speed does not depend on them). ``--compile`` runs the DiT compiled (``Engine.compile``),
+with inductor's cache in ``--compile-cache`` (a fresh folder: a cold start; the folder of an
+earlier run: a warm one); the start-up is timed: loading, compiling with its warm-up, and the first
+request. ``--cuda-graphs`` (default ``auto``: on for CUDA) replays the steps of unchanged batches
+from CUDA graphs; ``--batch-frames`` sets the frame budget (default: the device's). Prints a table
 and writes ``bench/results/throughput.json``.
 """
 
@@ -242,12 +245,14 @@ def start_engine(
         engine.max_batch_frames = args.batch_frames
     loaded = time.perf_counter()
     compile_s = engine.compile(args.compile)
+    engine.use_cuda_graphs(args.cuda_graphs)
     print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
     first = time.perf_counter()
     sched = Scheduler(engine)
     asyncio.run(burst(sched, work, refs, 1, {"nfe_steps": args.steps}))  # also the warm-up
     start = {
         "compile": engine.compile_mode,
+        "cuda_graphs": engine.cuda_graphs,
         "compile_cache": str(args.compile_cache) if args.compile_cache else None,
         "load_s": loaded - started,
         "compile_s": compile_s,
@@ -277,6 +282,10 @@ def main() -> None:
         "--batch-frames", type=int, default=None, help="frame budget (default: the device's)"
     )
     parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
+    parser.add_argument("--cuda-graphs", choices=["off", "auto"], default="auto")
+    parser.add_argument(
+        "--no-serial", action="store_true", help="skip serving the requests one at a time"
+    )
     parser.add_argument(
         "--compile-cache",
         type=Path,
@@ -295,7 +304,7 @@ def main() -> None:
         work = workload(max(args.concurrency), args.text_repeat)
         refs = prepare_refs(tmp_dir, [*work, ANCHOR])
         engine, sched, start = start_engine(args, files, work, refs)
-        alone, audio = serial_each(engine, work, refs, opts)
+        alone, audio = ([], []) if args.no_serial else serial_each(engine, work, refs, opts)
         if args.anchor:
             anchor = time_anchor(engine, refs[-1], opts)
         for c in args.concurrency:
@@ -303,7 +312,11 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats(engine.device)
             batched = asyncio.run(burst(sched, work, refs, c, opts))
             # c requests arriving together, served one after another: each waits for those before
-            one_by_one = summarize(sum(alone[:c]), list(accumulate(alone[:c])), audio[:c], None)
+            one_by_one = (
+                summarize(sum(alone[:c]), list(accumulate(alone[:c])), audio[:c], None)
+                if alone
+                else None
+            )
             rows.append(
                 {
                     "concurrency": c,
@@ -340,7 +353,8 @@ def report(
 ) -> None:
     print(
         f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, compile "
-        f"{engine.compile_mode}, frame budget {engine.max_batch_frames}, text repeat "
+        f"{engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, frame budget "
+        f"{engine.max_batch_frames}, text repeat "
         f"{args.text_repeat}"
     )
     print(
@@ -349,7 +363,8 @@ def report(
         f"{'serial audio/s':>15} {'ref audio/s':>12} {'vs serial':>9} {'vs ref':>7} {'peak MB':>8}"
     )
     for r in rows:
-        b, s = r["batched"], r["serial"]
+        b = r["batched"]
+        serial_rate = r["serial"]["audio_per_wall_s"] if r["serial"] else float("nan")
         ref_rate = (
             r["reference_audio_s"] / r["reference_serial_wall_s"]
             if r["reference_serial_wall_s"]
@@ -359,8 +374,8 @@ def report(
             f"{r['concurrency']:>3} {b['audio_per_wall_s']:>16.3f} {b['rtf']:>7.4f} "
             f"{b['p50_latency_s']:>7.2f} {b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>7.2f} "
             f"{b['p95_ttfa_s']:>7.2f} "
-            f"{s['audio_per_wall_s']:>15.3f} {ref_rate or float('nan'):>12.3f} "
-            f"{b['audio_per_wall_s'] / s['audio_per_wall_s']:>8.2f}x "
+            f"{serial_rate:>15.3f} {ref_rate or float('nan'):>12.3f} "
+            f"{b['audio_per_wall_s'] / serial_rate:>8.2f}x "
             f"{(b['audio_per_wall_s'] / ref_rate) if ref_rate else float('nan'):>6.2f}x "
             f"{r['peak_memory_mb']:>8.0f}"
         )
@@ -375,6 +390,7 @@ def report(
             "device": str(engine.device),
             "dtype": str(engine.dtype),
             "max_batch_frames": engine.max_batch_frames,
+            "cuda_graphs": engine.cuda_graphs,
             "text_repeat": args.text_repeat,
             "start": start,
             "anchor": anchor,

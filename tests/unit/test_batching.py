@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from f5serve import Engine, SynthesisOptions
 from f5serve.engine import sampler
 from f5serve.engine.batching import FlowBatcher, FlowItem
+from f5serve.engine.graphs import StepGraphs
 from f5serve.engine.pipeline import CrossFader, cross_fade_join
 
 REF_TEXT = "Some call me nature, others call me mother nature."
@@ -142,3 +144,67 @@ def test_flow_step_is_the_guided_euler_rule_and_leaves_its_inputs_alone() -> Non
     assert torch.equal(x, before[0]) and torch.equal(flow, before[1])
     unguided = sampler.flow_step(x, flow[:3], torch.tensor([], dtype=torch.long), cfg[:0], dt)
     torch.testing.assert_close(unguided, x + dt[:, None, None] * flow[:3])
+
+
+class ReplayingGraphs(StepGraphs):
+    """CUDA graphs' protocol on the CPU: a captured step is run again at each replay."""
+
+    def __init__(self) -> None:  # no CUDA stream
+        self.enabled = True
+        self.warm_ups = self.captures = self.replays = self.releases = 0
+
+    def warm_up(self, step: Callable[[], None]) -> None:
+        self.warm_ups += 1
+        step()
+
+    def capture(self, step: Callable[[], None]) -> Callable[[], None]:
+        self.captures += 1
+
+        def replay() -> None:
+            self.replays += 1
+            step()
+
+        return replay
+
+    def release(self) -> None:
+        self.releases += 1
+
+
+def run_with_joins(engine: Engine, ref: Any, graphs: StepGraphs | None) -> list[torch.Tensor]:
+    """Three items of different lengths and step counts; two join a running batch."""
+    items = [make(engine, ref, t, 21 + i, **o) for i, (t, o) in enumerate(TEXTS[1:])]
+    batcher = FlowBatcher(engine.model, graphs)
+    batcher.add(items[0])
+    for _ in range(4):
+        batcher.step()
+    batcher.add(items[1])
+    batcher.step()
+    batcher.add(items[2])
+    while batcher.items:
+        batcher.step()
+    return [it.result() for it in items]
+
+
+def test_replayed_steps_equal_eager_steps_across_membership_changes(
+    engine: Engine, ref: Any
+) -> None:
+    graphs = ReplayingGraphs()
+    replayed = run_with_joins(engine, ref, graphs)
+    eager = run_with_joins(engine, ref, None)
+    for r, e in zip(replayed, eager, strict=True):
+        assert torch.equal(r, e)
+    # one warm-up per layout, captures only where enough steps remain, and none kept stale
+    assert graphs.warm_ups >= 3 and graphs.captures >= 2 and graphs.replays > graphs.captures
+    assert graphs.releases >= 2
+
+
+def test_a_failed_capture_falls_back_to_eager_steps(engine: Engine, ref: Any) -> None:
+    class Failing(ReplayingGraphs):
+        def capture(self, step: Callable[[], None]) -> None:  # type: ignore[override]
+            self.captures += 1
+            self.enabled = False
+
+    graphs = Failing()
+    replayed, eager = run_with_joins(engine, ref, graphs), run_with_joins(engine, ref, None)
+    assert all(torch.equal(a, b) for a, b in zip(replayed, eager, strict=True))
+    assert graphs.captures == 1 and graphs.replays == 0

@@ -130,6 +130,7 @@ def build_services(settings: Settings) -> Services:
         idle_seconds=settings.model_idle_seconds,
         max_batch_frames=settings.max_batch_frames,
         compile_mode=settings.compile,
+        cuda_graphs=settings.cuda_graphs,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)

@@ -122,13 +122,18 @@ class Settings(BaseSettings):
     max_batch_frames: int | None = Field(
         default=None,
         ge=1,
-        description="Rows × padded frames of one batched forward (default: 65536 on CUDA, "
-        "16384 on MPS, 1 on a CPU: one chunk at a time).",
+        description="Rows × padded frames of one batched forward (default on CUDA: from the "
+        "free memory, 65536 to 262144; 16384 on MPS; 1 on a CPU: one chunk at a time).",
     )
     compile: Literal["off", "auto", "on", "max"] = Field(
         default="off",
         description="torch.compile the DiT at load: on, max (max-autotune: slower to compile), "
         "auto (on for CUDA, off elsewhere) or off; compiled code is cached under the model cache.",
+    )
+    cuda_graphs: Literal["off", "auto"] = Field(
+        default="auto",
+        description="Replay the flow steps of an unchanged batch from CUDA graphs: auto (on "
+        "for CUDA) or off.",
     )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
     model_memory_budget: str | None = Field(

@@ -4,13 +4,16 @@ Every :class:`FlowItem` carries its own time grid and step index, so items join 
 batch between any two steps; the step rule itself (guidance + Euler) is
 :func:`f5serve.engine.sampler.flow_step`. Padded frames are masked (see ``dit.py``) and text
 features are computed per item at its own length, so an item's result does not depend on its
-batch company.
+batch company. On CUDA the step of an unchanged batch can be replayed from a CUDA graph
+(``graphs.py``): :meth:`FlowBatcher._advance` is the code that is captured, so it only updates
+the layout's tensors in place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +21,12 @@ from torch.nn.utils.rnn import pad_sequence
 
 from f5serve.engine import sampler
 from f5serve.engine.dit import DiT
+from f5serve.engine.graphs import StepGraphs
 from f5serve.engine.masks import length_mask
+
+# A step is captured only when the batch keeps its members for at least this many steps (the
+# captured one included), unless a newcomer joins: capturing costs about one eager step.
+MIN_REPLAYS = 3
 
 
 @dataclass(eq=False)
@@ -63,6 +71,13 @@ class FlowItem:
         return out
 
 
+def padded_frames(items: list[FlowItem]) -> int:
+    """Rows × padded length of a batch of ``items``."""
+    if not items:
+        return 0
+    return sum(it.rows for it in items) * max(it.frames for it in items)
+
+
 @dataclass
 class _Layout:
     """Padded tensors for the current members; rebuilt when membership changes.
@@ -78,22 +93,22 @@ class _Layout:
     steps: torch.Tensor  # [B] steps done per item
     guided: torch.Tensor  # [G] indices of guided items
     cfg: torch.Tensor  # [G, 1, 1] their guidance weights
+    warm: bool = False  # a step of this layout ran (with graphs: the warm-up before capture)
+    replay: Callable[[], None] | None = None  # the captured step, once there is one
 
 
 class FlowBatcher:
     """Steps any set of :class:`FlowItem` together with one model forward per step."""
 
-    def __init__(self, model: DiT) -> None:
+    def __init__(self, model: DiT, graphs: StepGraphs | None = None) -> None:
         self.model = model
+        self.graphs = graphs  # None: every step runs eagerly (or compiled) from Python
         self.items: list[FlowItem] = []
         self._layout: _Layout | None = None
 
     def padded_frames(self, extra: FlowItem | None = None) -> int:
         """Rows × padded length of the batch (with ``extra`` added): what memory scales with."""
-        members = self.items if extra is None else [*self.items, extra]
-        if not members:
-            return 0
-        return sum(it.rows for it in members) * max(it.frames for it in members)
+        return padded_frames(self.items if extra is None else [*self.items, extra])
 
     @torch.inference_mode()
     def add(self, item: FlowItem) -> None:
@@ -106,11 +121,17 @@ class FlowBatcher:
         if item.text_uncond is not None:
             item.text_uncond = item.text_uncond.to(item.cond.dtype)
         self.items.append(item)
-        self._layout = None
+        self._drop_layout()
 
     def remove(self, item: FlowItem) -> None:
         """Drop an item (finished or cancelled)."""
         self.items.remove(item)
+        self._drop_layout()
+
+    def _drop_layout(self) -> None:
+        lay, graphs = self._layout, self.graphs
+        if lay is not None and lay.replay is not None and graphs is not None:
+            graphs.release()
         self._layout = None
 
     def _build_layout(self) -> _Layout:
@@ -144,7 +165,40 @@ class FlowBatcher:
             return []
         if self._layout is None:
             self._layout = self._build_layout()
-        lay, items = self._layout, self.items
+        self._run(self._layout)
+        items = self.items
+        for it in items:
+            it.step += 1
+            if it.on_step is not None:
+                it.on_step(it.step)
+        finished = [it for it in items if it.step >= it.steps]
+        for it in finished:
+            self.remove(it)
+        return finished
+
+    def _run(self, lay: _Layout) -> None:
+        """One step of ``lay``: eagerly, or warmed up, captured and replayed with graphs."""
+        advance = partial(self._advance, lay)
+        graphs = self.graphs
+        if graphs is None or not graphs.enabled:
+            advance()
+            return
+        if lay.replay is None and lay.warm and self._steps_left() >= MIN_REPLAYS:
+            lay.replay = graphs.capture(advance)
+        if lay.replay is not None:
+            lay.replay()
+        elif lay.warm:
+            advance()
+        else:
+            graphs.warm_up(advance)
+            lay.warm = True
+
+    def _steps_left(self) -> int:
+        """Steps until the first member finishes (this one included)."""
+        return min(it.steps - it.step for it in self.items)
+
+    def _advance(self, lay: _Layout) -> None:
+        """The step on the layout's tensors alone, in place (no host reads: it is captured)."""
         t0 = lay.grids.gather(1, lay.steps[:, None])[:, 0]  # [B] each item's own time
         t1 = lay.grids.gather(1, lay.steps[:, None] + 1)[:, 0]
         g = lay.guided
@@ -154,13 +208,5 @@ class FlowBatcher:
         # in place: items' y are views of these rows
         lay.x.copy_(sampler.flow_step(lay.x, flow, g, lay.cfg, t1 - t0))
         if lay.mask is not None:
-            lay.x.masked_fill_(~lay.mask[: len(items), :, None], 0.0)
+            lay.x.masked_fill_(~lay.mask[: lay.x.shape[0], :, None], 0.0)
         lay.steps += 1
-        for it in items:
-            it.step += 1
-            if it.on_step is not None:
-                it.on_step(it.step)
-        finished = [it for it in items if it.step >= it.steps]
-        for it in finished:
-            self.remove(it)
-        return finished

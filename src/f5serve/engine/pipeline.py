@@ -17,7 +17,7 @@ import torch
 
 from f5serve.engine import audio as audio_io
 from f5serve.engine import compile as compiling
-from f5serve.engine import sampler, text
+from f5serve.engine import graphs, sampler, text
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.checkpoint import dit_weights, load_into, read_state_dict, vocab_size_of
 from f5serve.engine.config import DiTConfig, resolve_arch
@@ -34,6 +34,13 @@ MAX_FRAMES = 4096  # upstream F5-TTS's cap on one chunk's total frames (referenc
 # adds padding: measured 0.53× the throughput of one-at-a-time at 8 mixed requests on 2 cores
 # (docs/performance.md). There, the default admits one chunk at a time.
 DEFAULT_BATCH_FRAMES = {"cuda": 65536, "mps": 16384, "cpu": 1}
+# On CUDA the default budget grows with free memory: activations take about 32 KiB per
+# row-frame (F5TTS_v1_Base, dim 1024, bfloat16; measured on an H200: 2.0 GB above the weights
+# at 65 536), scaled by width and dtype; the budget may use a quarter of the memory free at load
+# (CUDA graphs hold a second copy of a step's activations), between 65 536 and the cap.
+CUDA_BYTES_PER_FRAME = 32 * 1024
+CUDA_MEMORY_SHARE = 0.25
+MAX_CUDA_BATCH_FRAMES = 262144
 
 AudioSource = str | Path | bytes | tuple[np.ndarray, int]
 
@@ -181,8 +188,10 @@ class Engine:
         self.device = device
         self.dtype = dtype
         # Memory bound of one batch: rows × padded frames (None: the device's default).
-        self.max_batch_frames = max_batch_frames or DEFAULT_BATCH_FRAMES.get(device.type, 16384)
+        self.max_batch_frames = max_batch_frames or default_batch_frames(model, device, dtype)
         self.compile_mode = "off"  # how the DiT runs: off (eager), on or max (see compile)
+        # replay the steps of an unchanged batch from CUDA graphs (see use_cuda_graphs)
+        self.cuda_graphs = graphs.resolve_mode("auto", device)
 
     @classmethod
     def from_files(
@@ -226,6 +235,16 @@ class Engine:
         if self.compile_mode == "off":
             return 0.0
         return compiling.warm_up(self.model, self.device, self.dtype)
+
+    def use_cuda_graphs(self, mode: str) -> bool:
+        """``auto`` (on for CUDA) or ``off``: whether batches made from now on replay their
+        steps from CUDA graphs (``engine/graphs.py``); returns whether they do."""
+        self.cuda_graphs = graphs.resolve_mode(mode, self.device)
+        return self.cuda_graphs
+
+    def new_batcher(self) -> FlowBatcher:
+        """An empty :class:`FlowBatcher` for this engine's model (with CUDA graphs when on)."""
+        return FlowBatcher(self.model, graphs.StepGraphs(self.device) if self.cuda_graphs else None)
 
     def prepare_reference(
         self, ref_audio: AudioSource, ref_text: str, options: SynthesisOptions | None = None
@@ -355,7 +374,7 @@ class Engine:
     ) -> list[torch.Tensor]:
         """Run the flow steps of ``items`` in batches under the frame budget; the sampled mels
         (reference part included) in input order."""
-        batcher = FlowBatcher(self.model)
+        batcher = self.new_batcher()
         pending = list(items)
         mels: dict[int, torch.Tensor] = {}
         while pending or batcher.items:
@@ -380,6 +399,16 @@ class Engine:
             )
             for (ref, _), wave in zip(items, waves, strict=True)
         ]
+
+
+def default_batch_frames(model: DiT, device: torch.device, dtype: torch.dtype) -> int:
+    """The frame budget of ``device`` when none is set (on CUDA: from the free memory)."""
+    if device.type != "cuda":
+        return DEFAULT_BATCH_FRAMES.get(device.type, 16384)
+    free, _ = torch.cuda.mem_get_info(device)
+    per_frame = CUDA_BYTES_PER_FRAME * model.cfg.dim / 1024 * dtype.itemsize / 2
+    fits = int(free * CUDA_MEMORY_SHARE / per_frame)
+    return min(max(fits, DEFAULT_BATCH_FRAMES["cuda"]), MAX_CUDA_BATCH_FRAMES)
 
 
 def check_request(gen_text: str, options: SynthesisOptions) -> None:

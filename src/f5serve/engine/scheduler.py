@@ -2,8 +2,13 @@
 
 Callers (API handlers, queue workers) ``await scheduler.synthesize(...)`` or iterate
 ``scheduler.stream(...)``. One worker thread owns the device: between any two flow steps it
-admits waiting chunks (first come, first served, within a frame budget), drops cancelled ones,
-and vocodes the chunks that finished. Results equal serving each request alone.
+admits waiting chunks within a frame budget, drops cancelled ones, and vocodes the chunks that
+finished. Results equal serving each request alone.
+
+Admission is first come, first served, except that among the first :data:`ADMIT_WINDOW`
+waiting chunks the one that adds the least padding joins first (equal lengths keep arrival
+order; a request's chunks keep their order); a chunk is passed over by at most
+:data:`MAX_OVERTAKES` later ones, then nothing may pass it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from f5serve.engine.batching import FlowBatcher, FlowItem
+from f5serve.engine.batching import FlowItem, padded_frames
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pipeline import (
@@ -37,6 +43,9 @@ from f5serve.engine.pipeline import (
 from f5serve.errors import F5ServeError, Overloaded
 
 log = logging.getLogger(__name__)
+
+ADMIT_WINDOW = 8  # waiting chunks compared for the next place in the batch
+MAX_OVERTAKES = 4  # later arrivals that may join before a waiting chunk
 
 
 @dataclass(eq=False)
@@ -62,6 +71,7 @@ class _Chunk:
     request: _Request
     index: int
     item: FlowItem
+    overtaken: int = 0  # later chunks admitted before this one
 
     @property
     def work(self) -> int:
@@ -82,7 +92,7 @@ class Scheduler:
         self.engine = engine
         self.max_batch_frames = max_batch_frames or engine.max_batch_frames
         self.max_queued_requests = max_queued_requests
-        self._batcher = FlowBatcher(engine.model)
+        self._batcher = engine.new_batcher()
         self._active: dict[FlowItem, _Chunk] = {}
         self._pending: deque[_Chunk] = deque()
         self._wake = threading.Condition()
@@ -249,11 +259,10 @@ class Scheduler:
                 del self._active[item]
 
     def _admit(self) -> None:
-        while self._pending and (
-            not self._active
-            or self._batcher.padded_frames(self._pending[0].item) <= self.max_batch_frames
-        ):
-            chunk = self._pending.popleft()
+        while (
+            index := next_admission(self._batcher.items, self._pending, self.max_batch_frames)
+        ) is not None:
+            chunk = take(self._pending, index)
             self._batcher.add(chunk.item)
             self._active[chunk.item] = chunk
 
@@ -299,6 +308,42 @@ class Scheduler:
         for item in list(self._active):
             self._batcher.remove(item)
         self._active.clear()
+
+
+def next_admission(active: list[FlowItem], waiting: Sequence[_Chunk], budget: int) -> int | None:
+    """Index in ``waiting`` of the chunk to add to a batch of ``active`` items, or None.
+
+    An empty batch takes the first. Otherwise, of the first :data:`ADMIT_WINDOW` chunks that
+    fit the budget (the first waiting chunk of each request only, and none past a chunk already
+    overtaken :data:`MAX_OVERTAKES` times), the one adding the least padding; the earliest wins
+    ties.
+    """
+    if not waiting:
+        return None
+    if not active:
+        return 0
+    base = padded_frames(active)
+    best, least = None, 0
+    seen: set[int] = set()
+    for i, chunk in enumerate(islice(waiting, ADMIT_WINDOW)):
+        first = id(chunk.request) not in seen
+        seen.add(id(chunk.request))
+        total = padded_frames([*active, chunk.item])
+        padding = total - base - chunk.item.rows * chunk.item.frames
+        if first and total <= budget and (best is None or padding < least):
+            best, least = i, padding
+        if chunk.overtaken >= MAX_OVERTAKES:
+            break
+    return best
+
+
+def take(waiting: deque[_Chunk], index: int) -> _Chunk:
+    """Remove and return ``waiting[index]``; each chunk before it was overtaken once more."""
+    chunk = waiting[index]
+    del waiting[index]
+    for earlier in islice(waiting, index):
+        earlier.overtaken += 1
+    return chunk
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, progress: ProgressCallback) -> ProgressCallback:

@@ -1,0 +1,73 @@
+"""Length-aware admission: least padding first, arrival order otherwise, bounded overtaking."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, cast
+
+import torch
+
+from f5serve.engine.batching import FlowItem
+from f5serve.engine.scheduler import MAX_OVERTAKES, _Chunk, next_admission, take
+
+BUDGET = 1 << 20
+
+
+def item(frames: int) -> FlowItem:
+    """A guided chunk of ``frames`` frames (admission looks at its size only)."""
+    zeros = torch.zeros(frames, 1)
+    return FlowItem(zeros, 0, torch.zeros(1), zeros.clone(), torch.zeros(3), cfg_strength=2.0)
+
+
+def chunk(frames: int, request: object | None = None, index: int = 0) -> _Chunk:
+    return _Chunk(cast(Any, request or object()), index, item(frames))
+
+
+def admit_all(active: list[FlowItem], waiting: deque[_Chunk], budget: int) -> list[_Chunk]:
+    """The chunks a scheduler admits, in order, until none may join."""
+    admitted = []
+    while (index := next_admission(active, waiting, budget)) is not None:
+        admitted.append(take(waiting, index))
+        active.append(admitted[-1].item)
+    return admitted
+
+
+def test_equal_lengths_keep_arrival_order() -> None:
+    waiting = deque(chunk(100) for _ in range(12))
+    order = list(waiting)
+    assert admit_all([item(100)], waiting, BUDGET) == order
+    assert all(c.overtaken == 0 for c in order)
+
+
+def test_an_empty_batch_takes_the_first_and_the_closest_length_joins_next() -> None:
+    waiting = deque([chunk(400), chunk(130), chunk(90), chunk(100)])
+    assert next_admission([], waiting, BUDGET) == 0
+    assert next_admission([item(100)], waiting, BUDGET) == 3  # adds no padding
+
+
+def test_a_chunk_is_overtaken_at_most_max_overtakes_times() -> None:
+    long = chunk(400)
+    waiting = deque([long, *(chunk(100) for _ in range(3 * MAX_OVERTAKES))])
+    admitted = admit_all([item(100)], waiting, BUDGET)
+    assert admitted.index(long) == MAX_OVERTAKES
+    assert long.overtaken == MAX_OVERTAKES
+
+
+def test_an_overtaken_chunk_that_does_not_fit_stops_admission() -> None:
+    long = chunk(400)
+    long.overtaken = MAX_OVERTAKES
+    waiting = deque([long, chunk(100)])
+    budget = 2 * 100 + 2 * 100  # room for the short one only
+    assert next_admission([item(100)], waiting, budget) is None
+
+
+def test_a_requests_chunks_keep_their_order() -> None:
+    request = object()
+    first, second = chunk(400, request, 0), chunk(100, request, 1)
+    assert next_admission([item(100)], deque([first, second]), BUDGET) == 0
+
+
+def test_nothing_that_exceeds_the_budget_joins() -> None:
+    waiting = deque([chunk(300), chunk(200)])
+    assert next_admission([item(100)], waiting, 2 * 100 + 2 * 150) is None
+    assert next_admission([item(100)], deque(), BUDGET) is None
