@@ -83,9 +83,7 @@ def test_the_scheduler_reports_the_same_segments(engine: Engine, ref_wav: Path) 
     assert shared.segments == alone.segments
 
 
-def test_a_script_speaks_each_line_in_its_voice_with_pauses(
-    engine: Engine, ref_wav: Path
-) -> None:
+def test_a_script_speaks_each_line_in_its_voice_with_pauses(engine: Engine, ref_wav: Path) -> None:
     voices = {None: (ref_wav, REF_TEXT), "alice": engine.prepare_reference(ref_wav, REF_TEXT)}
     result = synthesize_script(
         engine, "Hello there. [alice] I have 2 cats.", voices, speaker_pause=0.5, **FAST

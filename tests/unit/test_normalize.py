@@ -20,7 +20,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("At 3:05 or 10:00.", "At three oh five or ten o'clock."),
         ("It costs $12.50.", "It costs twelve dollars, fifty cents."),
         ("It costs $12 now.", "It costs twelve dollars now."),
-        ("About 45% of 1,200 people.", "About forty-five percent of one thousand, two hundred people."),
+        ("About 45% of 1,200.", "About forty-five percent of one thousand, two hundred."),
         ("We ran 10 km.", "We ran ten kilometers."),
         ("Dr. Smith, e.g. here.", "Doctor Smith, for example here."),
         ("Pi is 3.14159.", "Pi is three point one four one five nine."),

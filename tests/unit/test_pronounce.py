@@ -14,7 +14,8 @@ from f5serve.errors import ConfigError, InvalidInput
 
 def test_words_match_whole_and_patterns_use_groups() -> None:
     lexicon = Lexicon.parse({"nginx": "engine x", r"/(\d+)x/": r"\1 times", "C:\\": "drive C"})
-    assert lexicon.apply("nginx is 3x faster than nginxy") == "engine x is 3 times faster than nginxy"
+    said = lexicon.apply("nginx is 3x faster than nginxy")
+    assert said == "engine x is 3 times faster than nginxy"
     assert lexicon.apply("open C:\\ now") == "open drive C now"
 
 
@@ -22,7 +23,8 @@ def test_chinese_words_match_inside_a_sentence_and_may_become_pinyin() -> None:
     lexicon = Lexicon.parse({"重庆": "{chong2 qing4}"})
     text = lexicon.apply("我去重庆了")
     assert text == "我去{chong2 qing4}了"
-    assert to_pinyin_tokens(text) == [" ", "wo3", " ", "qu4", " ", "chong2", " ", "qing4", " ", "le"]
+    tokens = to_pinyin_tokens(text)
+    assert tokens == [" ", "wo3", " ", "qu4", " ", "chong2", " ", "qing4", " ", "le"]
 
 
 def test_braces_without_tone_digits_are_ordinary_text() -> None:
