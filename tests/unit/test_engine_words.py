@@ -4,6 +4,7 @@ multi-speaker scripts (tiny golden model, CPU)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def test_every_chunk_has_a_segment_ending_with_the_audio(engine: Engine, ref_wav
     assert [s.text for s in result.segments] == result.chunks
     assert result.segments[0].start == 0.0
     assert result.segments[-1].end == pytest.approx(result.duration, abs=1e-3)
-    for before, after in zip(result.segments, result.segments[1:], strict=False):
+    for before, after in itertools.pairwise(result.segments):
         assert before.start < before.end == after.start < after.end
 
 
