@@ -167,14 +167,7 @@ def synth(
     if checkpoint is not None:
         if model is not None or language is not None:
             err.print("note: --checkpoint given, so --model/--language are ignored")
-        engine = Engine.from_files(
-            checkpoint,
-            vocab or Path("vocab.txt"),
-            arch or "F5TTS_v1_Base",
-            vocoder or Path("vocos-mel-24khz"),
-            device=device,
-            dtype=dtype,
-        )
+        engine = _checkpoint_engine(checkpoint, vocab, arch, vocoder, device, dtype)
     else:
         if vocab is not None or arch is not None or vocoder is not None:
             raise InvalidInput(
@@ -269,6 +262,24 @@ def _cli_lexicon(path: Path | None, entries: list[str]) -> Lexicon:
     if bad:
         raise InvalidInput(f"--pronounce {bad[0]!r}: write WORD=SPELLING")
     return lexicon.then(Lexicon.parse({word: spelling for word, _, spelling in pairs}))
+
+
+def _checkpoint_engine(
+    checkpoint: Path,
+    vocab: Path | None,
+    arch: str | None,
+    vocoder: Path | None,
+    device: str | None,
+    dtype: str | None,
+) -> Engine:
+    return Engine.from_files(
+        checkpoint,
+        vocab or Path("vocab.txt"),
+        arch or "F5TTS_v1_Base",
+        vocoder or Path("vocos-mel-24khz"),
+        device=device,
+        dtype=dtype,
+    )
 
 
 def _registry_engine(
