@@ -18,6 +18,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("In 1999 we met.", "In nineteen ninety-nine we met."),
         ("On 2024-03-05.", "On March fifth, twenty twenty-four."),
         ("At 3:05 or 10:00.", "At three oh five or ten o'clock."),
+        ("Meet at 5pm.", "Meet at five pm."),
         ("It costs $12.50.", "It costs twelve dollars, fifty cents."),
         ("It costs $12 now.", "It costs twelve dollars now."),
         ("About 45% of 1,200.", "About forty-five percent of one thousand, two hundred."),
@@ -73,6 +74,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("花了$5和3€。", "花了五美元和三欧元。"),
         ("2024-03-05。", "二零二四年三月五日。"),
         ("有1,000人", "有一千人"),
+        ("我有 3 个", "我有 三个"),
     ],
 }
 

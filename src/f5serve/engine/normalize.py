@@ -149,19 +149,17 @@ _NUMBERISH = re.compile(
 
 def _render(m: re.Match[str], text: str, language: str | None) -> str:
     lang = _span_language(text, m.start("num"), m.end("num"), language)
-    if lang == "zh":
-        return _render_zh(m)
     rules = LANGUAGES.get(lang)
-    if rules is None:
+    if lang != "zh" and rules is None:
         return m[0]
-    lead = m[0][: len(m[0]) - len(m[0].lstrip())]
-    return lead + _render_rules(m, rules)
+    lead = m[0][: len(m[0]) - len(m[0].lstrip())]  # a space before the number stays
+    return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
 
 
 def _span_language(text: str, start: int, end: int, language: str | None) -> str:
     """The language a number at ``text[start:end]`` is read in: the script of the nearest
-    letter (Han or kana: Chinese or Japanese; Cyrillic: Russian unless the request says
-    otherwise; Latin: the request's language, or English)."""
+    letter (Han: Chinese, or Japanese for a Japanese request; kana: Japanese; Cyrillic:
+    Russian; Latin: the request's language, or English)."""
     nearest = _nearest_letter(text[:start][::-1], text[end:])
     if nearest is None:  # nothing but digits and signs: the request's language
         return language if language in ("zh", "ja") else _latin(language)
@@ -301,7 +299,8 @@ def _rest(m: re.Match[str], rules: Rules) -> str:
         return rules.percent
     if word in rules.units:
         return " " + rules.units[word]
-    return suffix
+    glued_latin = suffix[:1].isascii() and suffix[:1].isalpha()  # "3pm" -> "three pm"
+    return " " + suffix if glued_latin else suffix
 
 
 # --------------------------------------------------------------------------- Chinese
