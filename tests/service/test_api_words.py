@@ -152,3 +152,14 @@ def test_server_wide_pronunciations_come_first(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:
         body = speak(client, text="SQL GIF.", pronunciations={"GIF": "jif"})
     assert texts(body) == ["sequel jif."]
+
+
+def test_a_script_job_has_a_cue_per_line(client: TestClient, alice: str) -> None:
+    body = {"text": "[narrator] It was late. [alice] Who is there?", "script": True, "seed": 3}
+    job_id = client.post("/v1/jobs", json=body).json()["job_id"]
+    done = wait(client, job_id)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["voice"] == "narrator, alice"
+    assert done["progress"]["fraction"] == pytest.approx(1.0)
+    cues = list(srt.parse(client.get(f"/v1/jobs/{job_id}/subtitles").text))
+    assert [c.content for c in cues] == ["It was late.", "Who is there?"]
