@@ -57,7 +57,7 @@ def test_bad_dictionaries_are_refused(mapping: object) -> None:
 def test_a_dictionary_file(tmp_path: Path) -> None:
     good = tmp_path / "words.json"
     good.write_text(json.dumps({"nginx": "engine x"}))
-    assert Lexicon.from_file(good).as_dict() == {"nginx": "engine x"}
+    assert Lexicon.from_file(good).entries == (("nginx", "engine x"),)
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     for path in (bad, tmp_path / "missing.json"):

@@ -73,9 +73,6 @@ class Lexicon:
             text = pattern.sub(replacement, text)
         return text
 
-    def as_dict(self) -> dict[str, str]:
-        return dict(self.entries)
-
 
 def _check_entry(key: Any, value: Any, where: str) -> None:
     if not isinstance(key, str) or not isinstance(value, str):
