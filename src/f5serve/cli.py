@@ -7,6 +7,7 @@ import logging
 import sys
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,10 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from f5serve import __version__
+from f5serve.core.subtitles import render_subtitles, segment_dicts, subtitle_format
 from f5serve.engine.audio import encode_audio, format_from_path
 from f5serve.engine.options import SynthesisOptions, describe_range, option_fields, option_types
-from f5serve.engine.pipeline import Engine
+from f5serve.engine.pipeline import Engine, SynthesisResult
 from f5serve.engine.pipeline import Progress as SynthesisProgress
+from f5serve.engine.pronounce import Lexicon
+from f5serve.engine.script import check_script_voices, synthesize_script
 from f5serve.errors import F5ServeError, InvalidInput
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
 
@@ -72,11 +76,44 @@ def main_callback(
 
 def synth(
     text: TextArg,
-    ref_audio: Annotated[Path, typer.Option(help="Reference clip of the voice to clone.")],
-    ref_text: Annotated[str, typer.Option(help="Transcript of the reference clip.")],
+    ref_audio: Annotated[
+        Path | None, typer.Option(help="Reference clip of the voice to clone.")
+    ] = None,
+    ref_text: Annotated[str | None, typer.Option(help="Transcript of the reference clip.")] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output file; format from the extension.")
     ] = Path("out.wav"),
+    subtitles: Annotated[
+        Path | None,
+        typer.Option(help="Also write when each chunk is spoken: a .srt or .vtt file."),
+    ] = None,
+    script: Annotated[
+        bool,
+        typer.Option(
+            "--script",
+            help="The text is a script, '[narrator] ... [alice] ...': each line in the --voice "
+            "of that name (text before the first tag: --ref-audio).",
+        ),
+    ] = False,
+    voice: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--voice",
+            help="A voice of a --script: NAME=CLIP:TRANSCRIPT (repeat for each speaker).",
+        ),
+    ] = None,
+    pronounce: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pronounce",
+            help="WORD=SPELLING (or /PATTERN/=SPELLING) said instead, before normalisation; "
+            "repeatable.",
+        ),
+    ] = None,
+    pronunciations: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of {word or /pattern/: spelling}, before --pronounce."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model name from `f5serve models list`.")
     ] = None,
@@ -113,32 +150,33 @@ def synth(
     ] = None,
     **overrides: Any,
 ) -> None:
-    """Synthesise speech in the voice of a reference clip and write it to a file."""
+    """Synthesise speech in the voice of a reference clip (or a multi-speaker --script) and
+    write it to a file."""
     options = SynthesisOptions(**overrides)  # one flag per option: _option_parameters
     options.validate()
     if text == "-":
         text = sys.stdin.read()
     fmt = format_from_path(output)
+    subtitle_fmt = None if subtitles is None else subtitle_format(subtitles)
     if not output.parent.is_dir():
         raise InvalidInput(f"output folder does not exist: {output.parent}")
+    voices = _cli_voices(ref_audio, ref_text, voice or [], script)
+    lexicon = _cli_lexicon(pronunciations, pronounce or [])
+    if script:
+        check_script_voices(text, voices)
     if checkpoint is not None:
         if model is not None or language is not None:
             err.print("note: --checkpoint given, so --model/--language are ignored")
-        engine = Engine.from_files(
-            checkpoint,
-            vocab or Path("vocab.txt"),
-            arch or "F5TTS_v1_Base",
-            vocoder or Path("vocos-mel-24khz"),
-            device=device,
-            dtype=dtype,
-        )
+        engine = _checkpoint_engine(checkpoint, vocab, arch, vocoder, device, dtype)
     else:
         if vocab is not None or arch is not None or vocoder is not None:
             raise InvalidInput(
                 "--vocab, --arch and --vocoder go with --checkpoint; "
                 "use --model or --language to pick a model from the registry"
             )
-        engine = _registry_engine(text, model, language, models_file, cache_dir, device, dtype)
+        engine, language = _registry_engine(
+            text, model, language, models_file, cache_dir, device, dtype
+        )
     with _progress_bar() as bar:
         task = bar.add_task("synthesising", total=None)
 
@@ -150,11 +188,97 @@ def synth(
                 description=f"{p.chunks} chunk(s)",
             )
 
-        result = engine.synthesize(text, ref_audio, ref_text, options=options, progress=on_progress)
+        speak = _Speak(options, language, lexicon, on_progress)
+        result = speak.script(engine, text, voices) if script else speak.one(engine, text, voices)
     output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
+    if subtitles is not None and subtitle_fmt is not None:
+        subtitles.write_text(render_subtitles(segment_dicts(result.segments), subtitle_fmt))
     err.print(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
         f"seed {result.seed}, {result.timings.total:.2f} s)"
+    )
+
+
+@dataclass(frozen=True)
+class _Speak:
+    """How ``f5serve synth`` calls the engine: one voice, or a script."""
+
+    options: SynthesisOptions
+    language: str | None
+    lexicon: Lexicon
+    progress: Callable[[SynthesisProgress], None]
+
+    def one(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
+        clip, transcript = voices[None]
+        return engine.synthesize(
+            text,
+            clip,
+            transcript,
+            options=self.options,
+            progress=self.progress,
+            language=self.language,
+            pronunciations=self.lexicon,
+        )
+
+    def script(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
+        return synthesize_script(
+            engine,
+            text,
+            voices,
+            options=self.options,
+            language=self.language,
+            pronunciations=self.lexicon,
+        )
+
+
+def _cli_voices(
+    ref_audio: Path | None, ref_text: str | None, specs: list[str], script: bool
+) -> dict[str | None, tuple[Path, str]]:
+    """The voices of a synthesis: ``None`` is --ref-audio with --ref-text, each --voice
+    ``NAME=CLIP:TRANSCRIPT`` its name."""
+    if (ref_audio is None) != (ref_text is None):
+        raise InvalidInput("--ref-audio and --ref-text go together")
+    if specs and not script:
+        raise InvalidInput("--voice names the speakers of a --script; add --script")
+    voices: dict[str | None, tuple[Path, str]] = {}
+    if ref_audio is not None and ref_text is not None:
+        voices[None] = (ref_audio, ref_text)
+    elif not script:
+        raise InvalidInput("give the voice to clone: --ref-audio and --ref-text")
+    for spec in specs:
+        name, eq, rest = spec.partition("=")
+        clip, colon, transcript = rest.partition(":")
+        if not (eq and colon and name.strip() and clip and transcript.strip()):
+            raise InvalidInput(f"--voice {spec!r}: write NAME=CLIP:TRANSCRIPT")
+        voices[name.strip()] = (Path(clip), transcript)
+    return voices
+
+
+def _cli_lexicon(path: Path | None, entries: list[str]) -> Lexicon:
+    """--pronunciations (a JSON file), then each --pronounce ``WORD=SPELLING``."""
+    lexicon = Lexicon.from_file(path) if path is not None else Lexicon()
+    pairs = [entry.partition("=") for entry in entries]
+    bad = [entry for entry, (_, eq, _) in zip(entries, pairs, strict=True) if not eq]
+    if bad:
+        raise InvalidInput(f"--pronounce {bad[0]!r}: write WORD=SPELLING")
+    return lexicon.then(Lexicon.parse({word: spelling for word, _, spelling in pairs}))
+
+
+def _checkpoint_engine(
+    checkpoint: Path,
+    vocab: Path | None,
+    arch: str | None,
+    vocoder: Path | None,
+    device: str | None,
+    dtype: str | None,
+) -> Engine:
+    return Engine.from_files(
+        checkpoint,
+        vocab or Path("vocab.txt"),
+        arch or "F5TTS_v1_Base",
+        vocoder or Path("vocos-mel-24khz"),
+        device=device,
+        dtype=dtype,
     )
 
 
@@ -166,13 +290,16 @@ def _registry_engine(
     cache_dir: Path | None,
     device: str | None,
     dtype: str | None,
-) -> Engine:
+) -> tuple[Engine, str | None]:
+    """The engine of the model for ``text`` and the text's language (detected for 'auto')."""
     registry = ModelRegistry.from_environment(
         models_file, cache_dir, progress="bar", device=device, dtype=dtype
     )
     name = registry.route(text, language or "auto", model)
     err.print(f"model {name}")
-    return registry.engine(name)
+    if language in (None, "auto"):
+        language = registry.router.detect(text).language
+    return registry.engine(name), language
 
 
 @models_app.command("list")

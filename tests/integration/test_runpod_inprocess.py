@@ -137,3 +137,19 @@ def test_the_base64_reply_is_encoded_from_memory_not_read_back(
     assert seconds == pytest.approx(out["duration"], abs=0.12)
     assert storage.exists("output/mem-1.wav")
     assert not [k for k in keys if k.startswith("output/")], keys
+
+
+def test_a_script_with_pronunciations_answers_its_segments(worker: RunPodWorker) -> None:
+    job = {
+        "text": "[narrator] nginx has 2 cats. [narrator] Yes.",
+        "script": True,
+        "pronunciations": {"nginx": "engine x"},
+        "job_id": "words-1",
+    }
+    out = handle(worker, job)
+    assert out["status"] == "completed", out
+    assert [s["text"] for s in out["segments"]] == ["engine x has two cats.", "Yes."]
+    assert out["segments"][-1]["end"] == pytest.approx(out["duration"], abs=2e-3)
+    unknown = handle(worker, {"text": "[nobody] Hi.", "script": True}, "words-2")
+    assert unknown["error"] == "not_found" and "nobody" in unknown["message"], unknown
+    assert not worker.services.storage.exists("output/words-2.wav")  # nothing was synthesised

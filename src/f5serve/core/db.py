@@ -78,6 +78,8 @@ class VoiceRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # {word or /pattern/: replacement} applied to text spoken in this voice
+    pronunciations: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 def open_database(url: str) -> sessionmaker[Session]:

@@ -42,6 +42,7 @@ class VoiceInfo:
     created_at: datetime  # UTC
     updated_at: datetime  # UTC
     ref_name: str | None  # "<voices dir>/<name>.wav" for a voice of the voices directory
+    pronunciations: dict[str, str]  # {word or /pattern/: replacement} for this voice
 
 
 def models(registry: ModelRegistry) -> list[ModelInfo]:
@@ -83,4 +84,5 @@ def voice(library: VoiceLibrary, row: VoiceRow) -> VoiceInfo:
         created_at=created,
         updated_at=updated,
         ref_name=library.ref_name(row),
+        pronunciations=dict(row.pronunciations or {}),
     )

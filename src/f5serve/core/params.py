@@ -50,7 +50,19 @@ class SpeechTarget(BaseModel):
     )
     ref_text: str | None = Field(default=None, description="Transcript of ref_audio.")
     language: str = Field(default="auto", description="ISO 639-1 code of the text, or 'auto'.")
+    script: bool = Field(
+        default=False,
+        description="The text is a script, '[narrator] ... [alice] ...': each line in the "
+        "library voice named before it (text before the first tag: this request's voice), "
+        "joined with speaker_pause.",
+    )
     model: str | None = Field(default=None, description="Model name (default: routed by language).")
+    pronunciations: dict[str, str] | None = Field(
+        default=None,
+        description="{word or /pattern/: replacement} applied before normalisation, after the "
+        "server's and the voice's; for Chinese the replacement may be pinyin in braces, "
+        "'{chong2 qing4}'.",
+    )
 
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ from f5serve.core.settings import Settings
 from f5serve.core.storage import Storage, StorageError, open_storage
 from f5serve.core.synthesis import Models, Speech, SpeechRequest, Synthesizer
 from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import Timeout
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
 
@@ -135,7 +136,13 @@ def build_services(settings: Settings) -> Services:
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
     models = Models(registry, settings.max_queued_requests)
-    synthesizer = Synthesizer(models, voices, settings.default_voice, settings.synthesis_defaults())
+    synthesizer = Synthesizer(
+        models,
+        voices,
+        settings.default_voice,
+        settings.synthesis_defaults(),
+        Lexicon.from_file(settings.pronunciations_file) if settings.pronunciations_file else None,
+    )
     jobs = JobStore(sessions)
     queue = InProcessQueue()
     metrics = Metrics()

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         default=Path("./sample"),
         description="Folder of <name>.wav + <name>.txt voices imported at start-up.",
     )
+    pronunciations_file: Path | None = Field(
+        default=None,
+        description="JSON file of {word or /pattern/: replacement} applied to every request "
+        "(before the voice's and the request's own).",
+    )
     # models
     models_file: Path | None = Field(default=None, description="TOML file of user models.")
     cache_dir: Path | None = Field(
@@ -192,6 +197,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "voices_dir",
+        "pronunciations_file",
         "models_file",
         "cache_dir",
         "storage_endpoint_url",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,13 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from f5serve.core.db import VoiceRow
 from f5serve.core.voices.library import VoiceLibrary, decode_reference
 from f5serve.engine import silence
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions
-from f5serve.engine.pipeline import Engine, ProgressCallback, Reference
+from f5serve.engine.pipeline import Engine, Progress, ProgressCallback, Reference, Segment
+from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import Scheduler
-from f5serve.errors import InvalidInput, PayloadTooLarge
+from f5serve.engine.script import Line, Take, join_takes, parse_script, pause_audio, speakers
+from f5serve.errors import InvalidInput, NotFound, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
 
 
@@ -39,7 +43,9 @@ class SpeechRequest:
     language: str = AUTO
     model: str | None = None
     remove_silence: bool = False
+    script: bool = False  # text is "[voice] line [voice] line ..."
     options: SynthesisOptions = field(default_factory=SynthesisOptions)
+    pronunciations: Lexicon = field(default_factory=Lexicon)  # the request's own entries
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Speech:
     language: str | None
     voice: str | None
     seed: int
+    segments: tuple[Segment, ...] = ()  # when each chunk is spoken (none after remove_silence)
 
     @property
     def duration(self) -> float:
@@ -67,6 +74,7 @@ class Plan:
     voice: str | None
     scheduler: Scheduler
     reference: Reference
+    lexicon: Lexicon  # the server's pronunciations, then the voice's, then the request's
 
 
 class Models:
@@ -131,29 +139,81 @@ class Synthesizer:
         voices: VoiceLibrary,
         default_voice: str | None,
         defaults: SynthesisOptions,
+        lexicon: Lexicon | None = None,
     ) -> None:
         self.models = models
         self.voices = voices
         self.default_voice = default_voice
         self.defaults = defaults  # the service's options, that a request's fields override
+        self.lexicon = lexicon or Lexicon()  # the server-wide pronunciations
 
     async def synthesize(
         self, request: SpeechRequest, progress: ProgressCallback | None = None
     ) -> Speech:
+        """The speech of ``request`` (a script: each line in its voice, joined by pauses)."""
+        if not request.script:
+            return await self._synthesize(request, progress)
+        lines = await asyncio.to_thread(self.script_lines, request)
+        speeches = []
+        for i, line in enumerate(lines):
+            speeches.append(await self._synthesize(line, _line_progress(progress, i, len(lines))))
+        return join_speeches(speeches, request.options.speaker_pause)
+
+    async def _synthesize(
+        self, request: SpeechRequest, progress: ProgressCallback | None
+    ) -> Speech:
         async with self.plan(request) as plan:
             result = await plan.scheduler.synthesize(
-                request.text, plan.reference, options=request.options, progress=progress
+                request.text,
+                plan.reference,
+                options=request.options,
+                progress=progress,
+                language=plan.language,
+                lexicon=plan.lexicon,
             )
-        audio = result.audio
-        if request.remove_silence:
-            audio = remove_long_silences(audio, result.sample_rate)
-        return Speech(audio, result.sample_rate, plan.model, plan.language, plan.voice, result.seed)
+        audio, segments = result.audio, tuple(result.segments)
+        if request.remove_silence:  # cutting pauses moves every later chunk: no timestamps
+            audio, segments = remove_long_silences(audio, result.sample_rate), ()
+        return Speech(
+            audio, result.sample_rate, plan.model, plan.language, plan.voice, result.seed, segments
+        )
 
     async def stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
         """Audio pieces in order as chunks finish (``remove_silence`` does not apply)."""
+        if not request.script:
+            async for piece in self._stream(request):
+                yield piece
+            return
+        lines = await asyncio.to_thread(self.script_lines, request)
+        pause = pause_audio(request.options.speaker_pause, SAMPLE_RATE)
+        for i, line in enumerate(lines):
+            if i:
+                yield pause
+            async for piece in self._stream(line):
+                yield piece
+
+    def script_lines(self, request: SpeechRequest) -> list[SpeechRequest]:
+        """One request per line of a script (text before the first tag: the request's own
+        voice); a voice the library does not have is :class:`NotFound`, naming every such
+        voice, before any work starts."""
+        lines = parse_script(request.text)
+        names = [name for name in speakers(lines) if name is not None]
+        missing = [name for name in names if not self.voices.exists(name)]
+        if missing:
+            raise NotFound(
+                f"the script names voices the library does not have: {', '.join(missing)}",
+                details={"voices": missing},
+            )
+        return [_line_request(request, line) for line in lines]
+
+    async def _stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
         async with self.plan(request) as plan:
             async for piece in plan.scheduler.stream(
-                request.text, plan.reference, options=request.options
+                request.text,
+                plan.reference,
+                options=request.options,
+                language=plan.language,
+                lexicon=plan.lexicon,
             ):
                 yield piece
 
@@ -166,11 +226,13 @@ class Synthesizer:
             language = self.models.registry.router.detect(request.text).language
         async with self.models.hold(model) as (engine, scheduler):
             reference, voice = await self._reference(request, model, engine)
-            yield Plan(model, language, voice, scheduler, reference)
+            lexicon = self.lexicon.then(voice_lexicon(voice)).then(request.pronunciations)
+            name = voice.name if voice is not None else None
+            yield Plan(model, language, name, scheduler, reference, lexicon)
 
     async def _reference(
         self, request: SpeechRequest, model: str, engine: Engine
-    ) -> tuple[Reference, str | None]:
+    ) -> tuple[Reference, VoiceRow | None]:
         given = [x is not None for x in (request.voice, request.ref_name, request.ref_audio)]
         if sum(given) > 1:
             raise InvalidInput("give one of voice, ref_name or ref_audio")
@@ -189,7 +251,62 @@ class Synthesizer:
             if name is None:
                 raise InvalidInput("name a voice: voice, ref_name, or ref_audio with ref_text")
             row = await asyncio.to_thread(self.voices.get, name)
-        return await self.voices.reference(row, model, engine, request.options), row.name
+        return await self.voices.reference(row, model, engine, request.options), row
+
+
+def voice_lexicon(voice: VoiceRow | None) -> Lexicon:
+    """The pronunciations stored with a library voice (none for an ad-hoc clip)."""
+    if voice is None:
+        return Lexicon()
+    return Lexicon.parse(voice.pronunciations, f"pronunciations of voice {voice.name!r}")
+
+
+def _line_request(request: SpeechRequest, line: Line) -> SpeechRequest:
+    if line.speaker is None:
+        return dataclasses.replace(request, text=line.text, script=False)
+    return dataclasses.replace(
+        request,
+        text=line.text,
+        script=False,
+        voice=line.speaker,
+        ref_name=None,
+        ref_audio=None,
+        ref_text=None,
+    )
+
+
+def _line_progress(
+    progress: ProgressCallback | None, line: int, lines: int
+) -> ProgressCallback | None:
+    """Progress of line ``line`` of ``lines`` as a share of the whole script's (each line
+    counts as much as any other)."""
+    if progress is None:
+        return None
+
+    def report(p: Progress) -> None:
+        per_line = p.chunks * p.steps
+        progress(Progress(p.chunk, p.chunks * lines, p.step, p.steps, p.done + line * per_line))
+
+    return report
+
+
+def join_speeches(speeches: list[Speech], pause: float) -> Speech:
+    """The speeches of a script's lines as one: ``pause`` seconds between lines, segment
+    times moved along, the voices named in order."""
+    first = speeches[0]
+    takes = [Take(s.audio, list(s.segments)) for s in speeches]
+    joined = join_takes(takes, pause, first.sample_rate)
+    voices = ", ".join(dict.fromkeys(s.voice for s in speeches if s.voice))
+    has_times = all(s.segments for s in speeches)  # none after remove_silence
+    return Speech(
+        joined.audio,
+        first.sample_rate,
+        first.model,
+        first.language,
+        voices or None,
+        first.seed,
+        tuple(joined.segments) if has_times else (),
+    )
 
 
 def check_text(text: str, limit: int, advice: str = "") -> None:
@@ -227,7 +344,9 @@ def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -
         language=body.get("language") or AUTO,
         model=body.get("model"),
         remove_silence=bool(body.get("remove_silence", False)),
+        script=bool(body.get("script", False)),
         options=defaults.updated_from(body),
+        pronunciations=Lexicon.parse(body.get("pronunciations")),
     )
 
 

@@ -77,6 +77,19 @@ class SynthesisOptions:
         reference=True,
     )
 
+    speaker_pause: float = option(
+        0.4,
+        "Seconds of silence between the turns of a multi-speaker script.",
+        ge=0,
+        le=10,
+        unit="seconds",
+    )
+    normalize: bool = option(
+        True,
+        "Write numbers, dates, times, money, percentages, units and abbreviations out as words "
+        "before chunking (false: the text as given, exact reference parity).",
+    )
+
     def validate(self) -> None:
         """Raise :class:`InvalidInput` naming the first option outside its range."""
         for f in dataclasses.fields(self):

@@ -24,7 +24,9 @@ from f5serve.engine.config import DiTConfig, resolve_arch
 from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
 from f5serve.engine.mel import HOP_LENGTH, SAMPLE_RATE, MelSpectrogram
+from f5serve.engine.normalize import normalize_text
 from f5serve.engine.options import SynthesisOptions, resolve
+from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.vocoder import Vocos
 from f5serve.errors import CheckpointMismatch, InvalidInput
 
@@ -73,6 +75,41 @@ class Timings:
     total: float = 0.0
 
 
+@dataclass(frozen=True)
+class Segment:
+    """When the text of one chunk is spoken in the output, in seconds. Consecutive segments
+    meet in the middle of their cross-fade."""
+
+    text: str
+    start: float
+    end: float
+
+    def shifted(self, seconds: float) -> Segment:
+        """This segment ``seconds`` later (its place in a longer output)."""
+        return Segment(self.text, self.start + seconds, self.end + seconds)
+
+
+def chunk_segments(
+    chunks: list[str], lengths: list[int], cross_fade: float, sample_rate: int
+) -> list[Segment]:
+    """The :class:`Segment` of each chunk, given the length in samples of each chunk's audio
+    and the cross-fade that joined them (shortened to fit, as :class:`CrossFader` does)."""
+    overlap = int(cross_fade * sample_rate)
+    segments: list[Segment] = []
+    end = 0
+    for i, (chunk, length) in enumerate(zip(chunks, lengths, strict=True)):
+        shared = min(overlap, end, length) if i else 0  # what :meth:`CrossFader.push` blends
+        start = end - shared
+        if segments:
+            middle = (start + shared / 2) / sample_rate
+            segments[-1] = Segment(segments[-1].text, segments[-1].start, middle)
+        segments.append(Segment(chunk, start / sample_rate + shared / 2 / sample_rate, 0.0))
+        end = start + length
+    if segments:
+        segments[-1] = Segment(segments[-1].text, segments[-1].start, end / sample_rate)
+    return [Segment(s.text, round(s.start, 3), round(s.end, 3)) for s in segments]
+
+
 @dataclass
 class SynthesisResult:
     """The output of :meth:`Engine.synthesize`."""
@@ -82,6 +119,7 @@ class SynthesisResult:
     chunks: list[str]  # the text of each chunk, in order
     seed: int  # seed of chunk 0 (chunk i used seed + i)
     timings: Timings = field(default_factory=Timings)
+    segments: list[Segment] = field(default_factory=list)  # when each chunk is spoken
 
     @property
     def duration(self) -> float:
@@ -123,10 +161,12 @@ class PreparedRequest:
     timings: Timings
     started: float  # time.perf_counter() when the set-up began
 
-    def result(self, audio: np.ndarray) -> SynthesisResult:
-        """The :class:`SynthesisResult` of the joined ``audio`` (stamps the total time)."""
+    def result(self, audio: np.ndarray, lengths: list[int]) -> SynthesisResult:
+        """The :class:`SynthesisResult` of the joined ``audio``, whose chunks were ``lengths``
+        samples long before the cross-fade (stamps the total time)."""
         self.timings.total = time.perf_counter() - self.started
-        return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings)
+        segments = chunk_segments(self.chunks, lengths, self.options.cross_fade, SAMPLE_RATE)
+        return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings, segments)
 
 
 class CrossFader:
@@ -284,6 +324,8 @@ class Engine:
         *,
         options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
+        language: str | None = None,
+        pronunciations: Mapping[str, str] | Lexicon | None = None,
         **overrides: Any,
     ) -> SynthesisResult:
         """Speak ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``).
@@ -292,12 +334,16 @@ class Engine:
         fields by name, applied: ``synthesize(text, clip, transcript, nfe_steps=16)``.
         ``ref_audio`` may be a :class:`Reference` prepared earlier (then ``ref_text`` is
         unused). The chunks of the text are sampled together in batches bounded by
-        ``max_batch_frames``.
+        ``max_batch_frames``. ``pronunciations`` (``{word or /pattern/: replacement}``, see
+        :mod:`~f5serve.engine.pronounce`) respell words first; ``language`` (ISO 639-1) says
+        how ``options.normalize`` reads numbers among Latin-script words (default: English).
         """
         opts = resolve(options, overrides)
-        request = self.prepare_request(text, ref_audio, ref_text, opts, progress)
+        lexicon = to_lexicon(pronunciations)
+        request = self.prepare_request(text, ref_audio, ref_text, opts, progress, language, lexicon)
         waves = self.run_items(request.ref, request.items, request.timings)
-        return request.result(cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE))
+        joined = cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE)
+        return request.result(joined, [len(w) for w in waves])
 
     def prepare_request(
         self,
@@ -306,12 +352,15 @@ class Engine:
         ref_text: str,
         options: SynthesisOptions,
         progress: ProgressCallback | None = None,
+        language: str | None = None,
+        lexicon: Lexicon | None = None,
     ) -> PreparedRequest:
-        """Set a request up: validate it, prepare the reference (unless given prepared), plan
-        the chunks, pick the seed and make one :class:`FlowItem` per chunk, each reporting
-        the request's overall progress."""
+        """Set a request up: validate it, put its words right (:func:`prepare_text`), prepare
+        the reference (unless given prepared), plan the chunks, pick the seed and make one
+        :class:`FlowItem` per chunk, each reporting the request's overall progress."""
         started = time.perf_counter()
         check_request(gen_text, options)
+        gen_text = prepare_text(gen_text, options, language, lexicon)
         ref = (
             ref_audio
             if isinstance(ref_audio, Reference)
@@ -415,6 +464,23 @@ def check_request(gen_text: str, options: SynthesisOptions) -> None:
     """Refuse options out of range and text that cannot be spoken (:class:`InvalidInput`)."""
     options.validate()
     text.validate_gen_text(gen_text)
+
+
+def prepare_text(
+    gen_text: str, options: SynthesisOptions, language: str | None, lexicon: Lexicon | None
+) -> str:
+    """The text as it is chunked: ``lexicon`` applied, then normalised (``options.normalize``,
+    numbers among Latin-script words read in ``language``)."""
+    if lexicon:
+        gen_text = lexicon.apply(gen_text)
+    return normalize_text(gen_text, language) if options.normalize else gen_text
+
+
+def to_lexicon(pronunciations: Mapping[str, str] | Lexicon | None) -> Lexicon:
+    """A :class:`Lexicon` from what a caller of :meth:`Engine.synthesize` gave."""
+    if isinstance(pronunciations, Lexicon):
+        return pronunciations
+    return Lexicon.parse(pronunciations)
 
 
 def chunk_reporters(

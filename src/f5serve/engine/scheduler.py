@@ -40,6 +40,7 @@ from f5serve.engine.pipeline import (
     SynthesisResult,
     check_request,
 )
+from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import F5ServeError, Overloaded
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class _Request:
         default_factory=asyncio.Queue
     )
     cancelled: bool = False
+    lengths: list[int] = field(default_factory=list)  # samples of each chunk joined so far
 
     def deliver(self, item: tuple[int, np.ndarray] | BaseException) -> None:
         """Hand a finished chunk (or a failure) to the waiting coroutine (from any thread)."""
@@ -139,6 +141,8 @@ class Scheduler:
         *,
         options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
+        language: str | None = None,
+        lexicon: Lexicon | None = None,
         **overrides: Any,
     ) -> SynthesisResult:
         """Like :meth:`Engine.synthesize`, sharing the device with every other caller.
@@ -148,9 +152,9 @@ class Scheduler:
         at the next flow step.
         """
         opts = resolve(options, overrides)
-        request = await self._submit(text, ref_audio, ref_text, opts, progress)
+        request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
         parts = [part async for part in self._audio(request)]
-        return request.prepared.result(np.concatenate(parts))
+        return request.prepared.result(np.concatenate(parts), request.lengths)
 
     async def stream(
         self,
@@ -160,6 +164,8 @@ class Scheduler:
         *,
         options: SynthesisOptions | None = None,
         progress: ProgressCallback | None = None,
+        language: str | None = None,
+        lexicon: Lexicon | None = None,
         **overrides: Any,
     ) -> AsyncIterator[np.ndarray]:
         """Yield the audio in order as chunks finish (chunk 1 plays while later ones run).
@@ -167,7 +173,7 @@ class Scheduler:
         The pieces concatenate to exactly what :meth:`synthesize` returns.
         """
         opts = resolve(options, overrides)
-        request = await self._submit(text, ref_audio, ref_text, opts, progress)
+        request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
         async for part in self._audio(request):
             yield part
 
@@ -181,7 +187,9 @@ class Scheduler:
                     if isinstance(got, BaseException):
                         raise got
                     arrived[got[0]] = got[1]
-                piece = fader.push(arrived.pop(index))
+                wave = arrived.pop(index)
+                request.lengths.append(len(wave))
+                piece = fader.push(wave)
                 if len(piece):
                     yield piece
             yield fader.finish()
@@ -197,13 +205,22 @@ class Scheduler:
         ref_text: str,
         options: SynthesisOptions,
         progress: ProgressCallback | None,
+        language: str | None,
+        lexicon: Lexicon | None,
     ) -> _Request:
         check_request(text, options)  # a bad request is 422 even when the queue is full
         self._check_capacity()  # before the (costly) reference preparation
         loop = asyncio.get_running_loop()
         on_progress = None if progress is None else _on_loop(loop, progress)
         prepared = await asyncio.to_thread(
-            self.engine.prepare_request, text, ref_audio, ref_text, options, on_progress
+            self.engine.prepare_request,
+            text,
+            ref_audio,
+            ref_text,
+            options,
+            on_progress,
+            language,
+            lexicon,
         )
         request = _Request(loop, prepared)
         queued = [_Chunk(request, i, item) for i, item in enumerate(prepared.items)]

@@ -159,9 +159,25 @@ def _mixed_segment(tokens: list[str], seg: str) -> None:
             tokens.append(char)
 
 
+EXPLICIT_PINYIN = re.compile(r"\{(?=[^}]*\d)([a-z]+[1-5]?(?:\s+[a-z]+[1-5]?)*)\}")
+"""Syllables given in braces, ``{chong2 qing4}``: tokens as they are, each after a space
+(as a Chinese character's pinyin is); the tone digits say it is pinyin."""
+
+
 def to_pinyin_tokens(text: str) -> list[str]:
-    """The reference "pinyin" tokenisation of one text (rjieba segments + pypinyin)."""
+    """The reference "pinyin" tokenisation of one text (rjieba segments + pypinyin), with
+    :data:`EXPLICIT_PINYIN` syllables taken as given (text without braces is unaffected)."""
     tokens: list[str] = []
+    for i, part in enumerate(EXPLICIT_PINYIN.split(text)):
+        if i % 2:
+            tokens.extend(token for syllable in part.split() for token in (" ", syllable))
+        else:
+            _reference_tokens(tokens, part)
+    return tokens
+
+
+def _reference_tokens(tokens: list[str], text: str) -> None:
+    """Append the reference tokenisation of ``text`` to ``tokens``."""
     for seg in rjieba.cut(text.translate(_QUOTES_AND_SEMICOLON)):
         n_bytes = utf8_len(seg)
         if n_bytes == len(seg):
@@ -170,7 +186,6 @@ def to_pinyin_tokens(text: str) -> list[str]:
             _wide_segment(tokens, seg)
         else:
             _mixed_segment(tokens, seg)
-    return tokens
 
 
 def text_to_ids(text: str, vocab: Vocab) -> list[int]:

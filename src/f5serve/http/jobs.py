@@ -8,12 +8,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from f5serve.core.db import JobRow
 from f5serve.core.formats import FormatName, read_output
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
 from f5serve.core.params import same_speech
+from f5serve.core.services import Services
+from f5serve.core.subtitles import CONTENT_TYPES, SubtitleFormat, render_subtitles
 from f5serve.core.synthesis import check_text, speech_request_from_dict
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired, TooManyRequests
@@ -36,8 +38,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    # bad base64 fails now, not in the worker
-    speech_request_from_dict(speech, services.synthesizer.defaults)
+    # bad base64 or a script's unknown voice fails now, not in the worker
+    request = speech_request_from_dict(speech, services.synthesizer.defaults)
+    if request.script:
+        await asyncio.to_thread(services.synthesizer.script_lines, request)
     queued = services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
@@ -91,20 +95,44 @@ async def job_audio(
     job_id: str,
     format: FormatName = "wav",
 ) -> Response:
-    job = await asyncio.to_thread(services.jobs.get, job_id)
-    if job.status == EXPIRED:
-        raise Expired(f"the audio of job {job_id!r} has expired and was deleted")
-    if job.status != SUCCEEDED or not job.result:
-        raise Conflict(
-            f"job {job_id!r} is {job.status}; audio exists once it has succeeded",
-            details={"status": job.status},
-        )
-    key = job.result["output_key"]
-    data = await asyncio.to_thread(read_output, services.storage, key, format)
+    result = await _finished_result(services, job_id, "audio")
+    data = await asyncio.to_thread(read_output, services.storage, result["output_key"], format)
     filename = output_format(format).file_name(job_id)
     return audio_response(
         data, format, {"Content-Disposition": f'attachment; filename="{filename}"'}
     )
+
+
+@router.get(
+    "/{job_id}/subtitles",
+    summary="Subtitles of a finished job (one cue per chunk), SubRip or WebVTT",
+    response_class=PlainTextResponse,
+    responses=ERRORS,
+)
+async def job_subtitles(
+    services: ServicesDep, job_id: str, format: SubtitleFormat = "srt"
+) -> PlainTextResponse:
+    result = await _finished_result(services, job_id, "subtitles")
+    text = render_subtitles(result.get("segments", []), format)
+    filename = f"{job_id}.{format}"
+    return PlainTextResponse(
+        text,
+        media_type=CONTENT_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _finished_result(services: Services, job_id: str, what: str) -> dict[str, Any]:
+    """The result of a job that has succeeded (410 once expired, 409 before it is done)."""
+    job = await asyncio.to_thread(services.jobs.get, job_id)
+    if job.status == EXPIRED:
+        raise Expired(f"the {what} of job {job_id!r} has expired and was deleted")
+    if job.status != SUCCEEDED or not job.result:
+        raise Conflict(
+            f"job {job_id!r} is {job.status}; its {what} can be fetched once it has succeeded",
+            details={"status": job.status},
+        )
+    return job.result
 
 
 def job_status(row: JobRow) -> JobStatus:
@@ -119,6 +147,7 @@ def job_status(row: JobRow) -> JobStatus:
     links = {"self": f"/v1/jobs/{row.id}"}
     if row.status == SUCCEEDED:
         links["audio"] = f"/v1/jobs/{row.id}/audio"
+        links["subtitles"] = f"/v1/jobs/{row.id}/subtitles"
     error = {"code": row.error_code, "message": row.error_message or ""} if row.error_code else None
     created = as_utc(row.created_at)
     assert created is not None

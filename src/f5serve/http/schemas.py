@@ -26,6 +26,14 @@ class TTSRequest(SpeechParams):
     )
 
 
+class SegmentTime(BaseModel):
+    """When one chunk of the text is spoken in the audio (seconds)."""
+
+    text: str = Field(description="The chunk's text, after pronunciation and normalisation.")
+    start: float
+    end: float
+
+
 class TTSResponse(BaseModel):
     """POST /v1/tts with response_format 'json'."""
 
@@ -39,6 +47,9 @@ class TTSResponse(BaseModel):
     language: str | None
     voice: str | None
     seed: int
+    segments: list[SegmentTime] = Field(
+        description="When each chunk is spoken (empty with remove_silence)."
+    )
 
 
 class JobRequest(SpeechParams):
@@ -100,6 +111,9 @@ class Voice(BaseModel):
     duration: float = Field(description="Seconds of the cleaned reference clip.")
     created_at: datetime
     updated_at: datetime
+    pronunciations: dict[str, str] = Field(
+        description="{word or /pattern/: replacement} applied to text spoken in this voice."
+    )
     links: dict[str, str]
 
 
@@ -113,6 +127,9 @@ class VoicePatch(BaseModel):
     name: str | None = None
     ref_text: str | None = None
     language: str | None = None
+    pronunciations: dict[str, str] | None = Field(
+        default=None, description="The voice's whole dictionary ({} clears it)."
+    )
 
 
 class OpenAISpeechRequest(BaseModel):

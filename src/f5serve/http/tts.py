@@ -13,12 +13,13 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from f5serve.core.formats import encode_speech
 from f5serve.core.params import SpeechParams
 from f5serve.core.services import Services
+from f5serve.core.subtitles import segment_dicts
 from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
 from f5serve.engine.audio import FORMATS
 from f5serve.engine.options import option_fields
 from f5serve.errors import PayloadTooLarge
 from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
-from f5serve.http.schemas import ErrorEnvelope, TTSRequest, TTSResponse
+from f5serve.http.schemas import ErrorEnvelope, SegmentTime, TTSRequest, TTSResponse
 
 router = APIRouter(tags=["tts"])
 
@@ -138,5 +139,6 @@ async def _respond(services: Services, request: SpeechRequest, body: TTSRequest)
         language=speech.language,
         voice=speech.voice,
         seed=speech.seed,
+        segments=[SegmentTime(**s) for s in segment_dicts(speech.segments)],
     )
     return Response(payload.model_dump_json(), media_type="application/json")

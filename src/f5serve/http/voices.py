@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from f5serve.core import listing
 from f5serve.core.listing import VoiceInfo
+from f5serve.errors import InvalidInput
 from f5serve.http.deps import ServicesDep
 from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
 from f5serve.http.tts import read_upload
@@ -26,9 +28,16 @@ async def create_voice(
     audio: Annotated[UploadFile, File(description="Reference clip: wav, flac, mp3, ogg, m4a...")],
     ref_text: Annotated[str, Form(description="Transcript of the clip.")],
     language: Annotated[str | None, Form()] = None,
+    pronunciations: Annotated[
+        str | None,
+        Form(description='JSON object {"word or /pattern/": "replacement"} for this voice.'),
+    ] = None,
 ) -> Voice:
+    entries = parse_json_object(pronunciations, "pronunciations")
     data = await read_upload(audio, services.settings.max_upload_bytes)
-    row = await asyncio.to_thread(services.voices.create, name, data, ref_text, language)
+    row = await asyncio.to_thread(
+        services.voices.create, name, data, ref_text, language, "upload", entries
+    )
     return voice_view(listing.voice(services.voices, row))
 
 
@@ -47,7 +56,12 @@ async def get_voice(voice_id: str, services: ServicesDep) -> Voice:
 @router.patch("/{voice_id}", summary="Rename a voice or fix its transcript", responses=ERRORS)
 async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) -> Voice:
     row = await asyncio.to_thread(
-        services.voices.update, voice_id, body.name, body.ref_text, body.language
+        services.voices.update,
+        voice_id,
+        body.name,
+        body.ref_text,
+        body.language,
+        body.pronunciations,
     )
     return voice_view(listing.voice(services.voices, row))
 
@@ -69,6 +83,19 @@ async def voice_audio(voice_id: str, services: ServicesDep) -> Response:
     return Response(data, media_type="audio/wav")
 
 
+def parse_json_object(text: str | None, field: str) -> dict[str, str] | None:
+    """A form field holding a JSON object (422 naming ``field`` when it is not one)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise InvalidInput(f"{field} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object")
+    return value
+
+
 def voice_view(voice: VoiceInfo) -> Voice:
     return Voice(
         id=voice.id,
@@ -79,5 +106,6 @@ def voice_view(voice: VoiceInfo) -> Voice:
         duration=voice.duration,
         created_at=voice.created_at,
         updated_at=voice.updated_at,
+        pronunciations=voice.pronunciations,
         links={"self": f"/v1/voices/{voice.id}", "audio": f"/v1/voices/{voice.id}/audio"},
     )

@@ -161,6 +161,7 @@ class RunPodWorker:
             "model": result["model"],
             "language": result["language"],
             "seed": result["seed"],
+            "segments": result["segments"],
         }
 
     async def _download(self, raw: dict[str, Any], job: Job) -> Output:

@@ -12,6 +12,7 @@ from typing import Any
 
 from f5serve.core.formats import OUTPUT_FORMAT
 from f5serve.core.storage.base import Storage
+from f5serve.core.subtitles import segment_dicts
 from f5serve.core.synthesis import Speech, Synthesizer, speech_request_from_dict
 from f5serve.engine.audio import FORMATS, encode_audio
 from f5serve.engine.pipeline import Progress
@@ -82,5 +83,6 @@ def _store(job_id: str, speech: Speech, storage: Storage, started: float) -> dic
         "language": speech.language,
         "voice": speech.voice,
         "seed": speech.seed,
+        "segments": segment_dicts(speech.segments),
         "processing_time_seconds": round(time.perf_counter() - started, 3),
     }

@@ -31,6 +31,7 @@ from f5serve.core.storage.base import Storage
 from f5serve.engine import audio as audio_io
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
+from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -112,10 +113,17 @@ class VoiceLibrary:
     # ------------------------------------------------------------------ CRUD
 
     def create(
-        self, name: str, data: bytes, ref_text: str, language: str | None, source: str = "upload"
+        self,
+        name: str,
+        data: bytes,
+        ref_text: str,
+        language: str | None,
+        source: str = "upload",
+        pronunciations: dict[str, str] | None = None,
     ) -> VoiceRow:
         """Clean, store and register a voice (409 if the name is taken)."""
         _check_name(name)
+        Lexicon.parse(pronunciations)
         if not ref_text.strip():
             raise InvalidInput("ref_text (the transcript of the clip) is required")
         clip = clean_clip(data, self.limits)
@@ -133,6 +141,7 @@ class VoiceLibrary:
             sha256=hashlib.sha256(data).hexdigest(),
             created_at=now,
             updated_at=now,
+            pronunciations=pronunciations or None,
         )
         self.storage.put(key, clip.wav, "audio/wav")
         with self.sessions() as session:
@@ -149,6 +158,14 @@ class VoiceLibrary:
         with self.sessions() as session:
             return list(session.scalars(select(VoiceRow).order_by(VoiceRow.name)))
 
+    def exists(self, id_or_name: str) -> bool:
+        """Whether a voice has this id or name."""
+        try:
+            self.get(id_or_name)
+        except NotFound:
+            return False
+        return True
+
     def get(self, id_or_name: str) -> VoiceRow:
         """A voice by id, or else by name."""
         with self.sessions() as session:
@@ -160,8 +177,14 @@ class VoiceLibrary:
         return row
 
     def update(
-        self, voice_id: str, name: str | None, ref_text: str | None, language: str | None
+        self,
+        voice_id: str,
+        name: str | None,
+        ref_text: str | None,
+        language: str | None,
+        pronunciations: dict[str, str] | None = None,
     ) -> VoiceRow:
+        """Change what is given (``pronunciations``: the whole dictionary; ``{}`` clears it)."""
         row = self.get(voice_id)
         if name is not None:
             _check_name(name)
@@ -172,6 +195,9 @@ class VoiceLibrary:
             row.ref_text = ref_text.strip()
         if language is not None:
             row.language = language or None
+        if pronunciations is not None:
+            Lexicon.parse(pronunciations)
+            row.pronunciations = pronunciations or None
         row.updated_at = utcnow()
         with self.sessions() as session:
             session.merge(row)
