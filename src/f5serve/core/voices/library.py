@@ -64,15 +64,10 @@ def check_upload(data: bytes, limits: VoiceLimits) -> None:
 
 
 def decode_reference(data: bytes, limits: VoiceLimits) -> tuple[np.ndarray, int]:
-    """Decode by content (415 if not audio) and check the duration; ``([channels, n], sr)``."""
+    """Decode by content (415 if not audio), refusing a clip over the maximum duration without
+    decoding it in full (413); ``([channels, n], sr)``."""
     check_upload(data, limits)
-    channels, sr = audio_io.load_audio(data, mono=False)
-    seconds = channels.shape[-1] / sr
-    if seconds > limits.max_reference_seconds:
-        raise PayloadTooLarge(
-            f"reference audio is {seconds:.1f} s long (at most {limits.max_reference_seconds:g} s)",
-            details={"seconds": round(seconds, 2), "max_seconds": limits.max_reference_seconds},
-        )
+    channels, sr = audio_io.load_audio(data, mono=False, max_seconds=limits.max_reference_seconds)
     audio_io.validate_reference(audio_io.to_mono(channels), sr)
     return channels, sr
 
