@@ -23,6 +23,7 @@ from f5serve.core.storage.base import StorageError
 from f5serve.errors import ConfigError
 
 PSYCOPG = "postgresql+psycopg"  # the driver of postgresql:// URLs
+LANGUAGE_CHARS = 16  # the length of a voice's language column
 
 
 def utcnow() -> datetime:
@@ -71,7 +72,7 @@ class VoiceRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     ref_text: Mapped[str] = mapped_column(Text)
-    language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_CHARS))
     source: Mapped[str] = mapped_column(String(16))  # "upload" or "directory"
     audio_key: Mapped[str] = mapped_column(String(256))
     duration: Mapped[float] = mapped_column(Float)

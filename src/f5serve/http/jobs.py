@@ -35,7 +35,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    speech_request_from_dict(speech)  # bad base64 fails now, not in the worker
+    await services.synthesizer.check(speech_request_from_dict(speech))  # now, not in the worker
     queued = services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)

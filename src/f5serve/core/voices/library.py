@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from f5serve.core.db import VoiceRow, utcnow
+from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
+from f5serve.core.validation import check_string, storable
 from f5serve.engine import audio as audio_io
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")
 CACHE_SIZE = 64
+MAX_FILE_NAME_BYTES = 255  # what file systems allow in one path component
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class VoiceLibrary:
     ) -> VoiceRow:
         """Clean, store and register a voice (409 if the name is taken)."""
         _check_name(name)
+        _check_fields(ref_text, language)
         if not ref_text.strip():
             raise InvalidInput("ref_text (the transcript of the clip) is required")
         clip = clean_clip(data, self.limits)
@@ -142,10 +145,12 @@ class VoiceLibrary:
 
     def get(self, id_or_name: str) -> VoiceRow:
         """A voice by id, or else by name."""
-        with self.sessions() as session:
-            row = session.get(VoiceRow, id_or_name) or session.scalar(
-                select(VoiceRow).where(VoiceRow.name == id_or_name)
-            )
+        row = None
+        if storable(id_or_name):
+            with self.sessions() as session:
+                row = session.get(VoiceRow, id_or_name) or session.scalar(
+                    select(VoiceRow).where(VoiceRow.name == id_or_name)
+                )
         if row is None:
             raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
         return row
@@ -154,6 +159,7 @@ class VoiceLibrary:
         self, voice_id: str, name: str | None, ref_text: str | None, language: str | None
     ) -> VoiceRow:
         row = self.get(voice_id)
+        _check_fields(ref_text, language)
         if name is not None:
             _check_name(name)
             row.name = name
@@ -195,11 +201,28 @@ class VoiceLibrary:
     def resolve_ref_name(self, ref_name: str) -> VoiceRow:
         """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
         never anything outside the voices directory."""
+        stem = self.ref_name_stem(ref_name)
+        assert self.voices_dir is not None
+        candidate = (self.voices_dir / f"{stem}.wav").resolve()
+        if not candidate.is_relative_to(self.voices_dir):
+            raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
+        try:
+            return self.get(stem)
+        except NotFound:
+            if candidate.is_file():  # added after start-up
+                self.import_file(candidate)
+                return self.get(stem)
+            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+
+    def ref_name_stem(self, ref_name: str) -> str:
+        """The voice name a ``ref_name`` gives, checked without touching the file system:
+        one file name in the voices directory (422 otherwise, 404 without a directory)."""
         if self.voices_dir is None:
             raise NotFound(
                 "ref_name needs a voices directory (F5SERVE_VOICES_DIR)",
                 details={"ref_name": ref_name},
             )
+        check_string(ref_name, "ref_name")
         path = PurePosixPath(ref_name.replace("\\", "/"))
         parts = path.parts
         if parts and parts[0] == self.voices_dir.name:
@@ -211,16 +234,12 @@ class VoiceLibrary:
                 details={"ref_name": ref_name},
             )
         stem = PurePosixPath(parts[0]).stem if parts[0].endswith(".wav") else parts[0]
-        candidate = (self.voices_dir / f"{stem}.wav").resolve()
-        if not candidate.is_relative_to(self.voices_dir):
-            raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
-        try:
-            return self.get(stem)
-        except NotFound:
-            if candidate.is_file():  # added after start-up
-                self.import_file(candidate)
-                return self.get(stem)
-            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+        if len(f"{stem}.wav".encode()) > MAX_FILE_NAME_BYTES:
+            raise InvalidInput(
+                f"ref_name names a file longer than {MAX_FILE_NAME_BYTES} bytes",
+                details={"max_bytes": MAX_FILE_NAME_BYTES},
+            )
+        return stem
 
     async def reference(self, voice: VoiceRow, model: str, engine: Engine) -> Reference:
         """The prepared reference of ``voice`` for ``model`` (computed once, then cached)."""
@@ -283,3 +302,8 @@ def _check_name(name: str) -> None:
             "starting with a letter or digit",
             details={"name": name},
         )
+
+
+def _check_fields(ref_text: str | None, language: str | None) -> None:
+    check_string(ref_text, "ref_text")
+    check_string(language, "language", LANGUAGE_CHARS)
