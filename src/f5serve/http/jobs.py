@@ -36,7 +36,7 @@ async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
     await services.synthesizer.check(speech_request_from_dict(speech))  # now, not in the worker
-    queued = services.worker.queued()
+    queued = await services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
     job, created = await asyncio.to_thread(

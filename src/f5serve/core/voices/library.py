@@ -129,15 +129,28 @@ class VoiceLibrary:
             updated_at=now,
         )
         self.storage.put(key, clip.wav, "audio/wav")
+        try:
+            self._insert(row)
+        except BaseException:  # no clip without its row
+            self._discard(key)
+            raise
+        return row
+
+    def _insert(self, row: VoiceRow) -> None:
         with self.sessions() as session:
             session.add(row)
             try:
                 session.commit()
             except IntegrityError:
-                session.rollback()
-                self.storage.delete(key)
-                raise Conflict(f"a voice called {name!r} already exists") from None
-        return row
+                raise Conflict(f"a voice called {row.name!r} already exists") from None
+
+    def _discard(self, key: str) -> None:
+        """Remove a clip whose row was not written (best effort: the error being raised is the
+        one the client must see)."""
+        try:
+            self.storage.delete(key)
+        except F5ServeError as exc:
+            log.error("could not remove the orphan clip %s: %s", key, exc.message)
 
     def all(self) -> list[VoiceRow]:
         with self.sessions() as session:
@@ -180,11 +193,19 @@ class VoiceLibrary:
         return row
 
     def delete(self, voice_id: str) -> None:
+        """Remove the row, then the clip; a clip that cannot be removed puts the row back, so
+        that a failure leaves both or neither."""
         row = self.get(voice_id)
         with self.sessions() as session:
             session.delete(session.get(VoiceRow, row.id))
             session.commit()
-        self.storage.delete(row.audio_key)
+        try:
+            self.storage.delete(row.audio_key)
+        except BaseException:
+            with self.sessions() as session:
+                session.merge(row)
+                session.commit()
+            raise
         self._forget(row.id)
 
     def audio(self, voice_id: str) -> bytes:
@@ -248,7 +269,7 @@ class VoiceLibrary:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        data = self.storage.get(voice.audio_key)
+        data = await asyncio.to_thread(self.storage.get, voice.audio_key)
         ref = await asyncio.to_thread(engine.prepare_reference, data, voice.ref_text, False)
         with self._lock:
             self._cache[key] = ref
