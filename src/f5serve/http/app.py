@@ -15,6 +15,7 @@ from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
 from f5serve.http import jobs, openai, system, tts, voices
 from f5serve.http.auth import require_api_key
+from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
 from f5serve.http.limits import BodyLimit
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.middleware("http")(_observe)
+    app.add_middleware(CancelOnDisconnect)
     app.add_middleware(BodyLimit, limit=body_limit(settings))
     app.include_router(system.router)
     protected = [Depends(require_api_key)]
