@@ -26,7 +26,7 @@ class CancelOnDisconnect:
             await self.app(scope, receive, send)
             return
         watch = _Watch(receive, send)
-        handler = asyncio.create_task(self.app(scope, watch.receive, watch.send))
+        handler = asyncio.create_task(self._handle(scope, watch))
         gone = asyncio.create_task(watch.gone.wait())
         try:
             await asyncio.wait({handler, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -40,6 +40,9 @@ class CancelOnDisconnect:
             handler.cancel()
             gone.cancel()
             watch.stop()
+
+    async def _handle(self, scope: Scope, watch: _Watch) -> None:
+        await self.app(scope, watch.receive, watch.send)
 
 
 class _Watch:
