@@ -17,7 +17,7 @@ from f5serve.engine.dit import DiT
 from f5serve.engine.mel import MelSpectrogram
 from f5serve.engine.text import Vocab, text_to_ids
 
-TOL = 1e-4
+TOL = 1e-5
 VERSIONS = ["v1", "v0"]
 
 

@@ -13,7 +13,7 @@ from f5serve import Engine
 
 GOLDEN_DIR = Path(__file__).parents[1] / "fixtures" / "golden"
 MANIFEST = json.loads((GOLDEN_DIR / "manifest.json").read_text())["cases"]["e2e"]
-TOL = 1e-4
+TOL = 1e-5
 
 
 @pytest.fixture(scope="module")

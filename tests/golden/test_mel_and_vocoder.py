@@ -1,5 +1,5 @@
 """The log-mel front end and the Vocos vocoder reproduce the reference's golden outputs
-(float32, CPU; relative L2 error ≤ 1e-4 per case)."""
+(float32, CPU; relative L2 error ≤ 1e-5 per case)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from f5serve.engine.mel import MelSpectrogram
 from f5serve.engine.vocoder import Vocos
 
-TOL = 1e-4
+TOL = 1e-5
 
 
 def rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
+import uvicorn
 
 from f5serve.core.settings import Settings
 from f5serve.engine.audio import load_audio
@@ -78,3 +84,28 @@ def wav_bytes(audio: np.ndarray, sr: int, fmt: str = "WAV") -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, audio, sr, format=fmt)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a loopback port in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the server did not start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+def wait_until(condition: Callable[[], object], message: str, timeout: float = 60) -> None:
+    """Poll ``condition`` until it is true (failing with ``message`` after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -23,6 +23,7 @@ from f5serve.core.storage.base import StorageError
 from f5serve.errors import ConfigError
 
 PSYCOPG = "postgresql+psycopg"  # the driver of postgresql:// URLs
+LANGUAGE_CHARS = 16  # the length of a voice's language column
 
 
 def utcnow() -> datetime:
@@ -71,7 +72,7 @@ class VoiceRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     ref_text: Mapped[str] = mapped_column(Text)
-    language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_CHARS))
     source: Mapped[str] = mapped_column(String(16))  # "upload" or "directory"
     audio_key: Mapped[str] = mapped_column(String(256))
     duration: Mapped[float] = mapped_column(Float)
@@ -82,19 +83,40 @@ class VoiceRow(Base):
     pronunciations: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
-def open_database(url: str) -> sessionmaker[Session]:
+def open_database(url: str, timeout: float | None = None) -> sessionmaker[Session]:
     """Connect to ``url``, check (PostgreSQL) or upgrade (SQLite) the schema, and return a
     session factory.
+
+    With ``timeout``, a call waits at most that many seconds for a lock (SQLite's busy timeout,
+    PostgreSQL's ``lock_timeout``) or for a statement to run (PostgreSQL's
+    ``statement_timeout``). From then on a database that cannot be reached, is locked past the
+    timeout or refuses to write raises :class:`DatabaseUnavailable` (503).
 
     :class:`ConfigError` for a URL that cannot be used (or a missing driver) or a PostgreSQL
     schema that is behind, :class:`StorageError` when the database cannot be reached."""
     parsed = database_url(url)
-    engine = _make_engine(parsed)
+    engine = _make_engine(parsed, timeout)
     if parsed.get_backend_name() == "sqlite":
         _reach(parsed, migrations.upgrade, engine)
     else:
         _reach(parsed, migrations.require_head, engine)
+    event.listen(engine, "handle_error", _unavailable)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached, stayed locked past the timeout or refuses to write."""
+
+    code = "database_unavailable"
+
+
+def _unavailable(context: ExceptionContext) -> None:
+    """``handle_error`` hook: operational failures (connection, lock, timeout, read-only) as
+    :class:`DatabaseUnavailable`; a failed pre-ping is left to the pool, which reconnects."""
+    if context.is_pre_ping or not isinstance(context.sqlalchemy_exception, OperationalError):
+        return
+    reason = str(context.original_exception).strip().splitlines()[0]
+    raise DatabaseUnavailable(f"the database is unavailable: {reason}") from None
 
 
 def upgrade_database(url: str) -> tuple[str | None, str]:
@@ -148,10 +170,10 @@ def database_url(url: str) -> URL:
     return parsed
 
 
-def _make_engine(parsed: URL) -> Engine:
+def _make_engine(parsed: URL, timeout: float | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(parsed, pool_pre_ping=True, connect_args=_pg_timeouts(timeout))
         except NoSuchModuleError:
             raise ConfigError(
                 f"unknown database {parsed.drivername!r}: use sqlite:/// or postgresql://"
@@ -166,7 +188,8 @@ def _make_engine(parsed: URL) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the database folder for {parsed}: {exc}") from exc
-    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+    busy = 30.0 if timeout is None else timeout
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": busy})
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
@@ -176,3 +199,14 @@ def _make_engine(parsed: URL) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _pg_timeouts(timeout: float | None) -> dict[str, Any]:
+    """libpq connection arguments: connect, lock and statement timeouts of ``timeout`` s."""
+    if timeout is None:
+        return {}
+    ms = max(1, round(timeout * 1000))
+    return {
+        "connect_timeout": max(1, round(timeout)),
+        "options": f"-c lock_timeout={ms} -c statement_timeout={ms}",
+    }

@@ -115,7 +115,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Open the database and storage and set up the registry, library, store and worker."""
-    sessions = open_database(settings.database_url)
+    sessions = open_database(settings.database_url, settings.database_timeout)
     storage = open_storage(settings.storage_url, **settings.storage_options())
     catalog = load_catalog(settings.models_file)
     if settings.default_model is not None:

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         default="sqlite:///./f5serve-data/f5serve.db",
         description="SQLAlchemy URL of the job and voice database (sqlite:/// or postgresql://).",
     )
+    database_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a database call may wait for a lock or run (then 503).",
+    )
     storage_url: str = Field(
         default="./f5serve-data/storage",
         description="Directory (or s3://bucket/prefix) for audio (env also F5SERVE_STORAGE).",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from f5serve.core.db import VoiceRow
+from f5serve.core.validation import check_string
 from f5serve.core.voices.library import VoiceLibrary, decode_reference
 from f5serve.engine import silence
 from f5serve.engine.audio import SAMPLE_RATE
@@ -217,6 +218,16 @@ class Synthesizer:
             ):
                 yield piece
 
+    async def check(self, request: SpeechRequest) -> None:
+        """What synthesis would refuse at once, checked without synthesising (a job at its
+        submission): the language and model, a ``ref_name``, the reference clip."""
+        registry = self.models.registry
+        await asyncio.to_thread(registry.route, request.text, request.language, request.model)
+        if request.ref_name is not None:
+            self.voices.ref_name_stem(request.ref_name)
+        if request.ref_audio is not None:
+            await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
+
     @asynccontextmanager
     async def plan(self, request: SpeechRequest) -> AsyncIterator[Plan]:
         """Route the text to a model (held while in use) and prepare the reference."""
@@ -331,9 +342,15 @@ def remove_long_silences(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
     return np.concatenate([silence.slice_ms(audio, sr, a, b) for a, b in ranges]).astype(np.float32)
 
 
+TEXT_FIELDS = ("text", "voice", "ref_name", "ref_text", "language", "model")
+
+
 def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -> SpeechRequest:
     """A :class:`SpeechRequest` from a stored or parsed TTS request body (``ref_audio`` is
-    base64 there); the options it leaves out are the service's ``defaults``."""
+    base64 there); the options it leaves out are the service's ``defaults``. Text fields that
+    cannot be stored (NUL, lone surrogates) are refused."""
+    for name in TEXT_FIELDS:
+        check_string(body.get(name), name)
     ref_audio = body.get("ref_audio")
     return SpeechRequest(
         text=body["text"],

@@ -42,7 +42,7 @@ from f5serve.engine.audio_codecs import (
     output_format,
 )
 from f5serve.engine.mel import SAMPLE_RATE
-from f5serve.errors import InvalidAudio, NotFound, UnsupportedMediaType
+from f5serve.errors import InvalidAudio, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 __all__ = [
     "FORMATS",
@@ -85,7 +85,9 @@ _AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b"\x1a\x45\
 # --------------------------------------------------------------------------- decoding
 
 
-def load_audio(source: AudioSource, *, mono: bool = True) -> tuple[np.ndarray, int]:
+def load_audio(
+    source: AudioSource, *, mono: bool = True, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     """Decode ``source`` to ``(mono float32 samples, sample_rate)`` at its own rate.
 
     ``source`` is a path, the bytes of a file, or an in-memory ``(array, sample_rate)`` pair (see
@@ -95,6 +97,11 @@ def load_audio(source: AudioSource, *, mono: bool = True) -> tuple[np.ndarray, i
     ``mono=False`` the result is ``[channels, samples]`` instead (always 2-D), which is what
     :func:`clean_reference` needs to cut multichannel audio exactly where the reference does.
 
+    With ``max_seconds``, a file longer than that is refused with :class:`PayloadTooLarge`
+    without being decoded in full: first by the duration its header declares, then by stopping
+    the decoder once it has produced more than ``max_seconds`` (a header can lie or say nothing,
+    and a few KB of FLAC can hold hours of silence).
+
     A truncated file yields the part that decodes. Raises :class:`NotFound` for a missing path,
     :class:`UnsupportedMediaType` when the content is not audio, and :class:`InvalidAudio` when it
     looks like audio but nothing decodes (corrupt, empty).
@@ -102,10 +109,21 @@ def load_audio(source: AudioSource, *, mono: bool = True) -> tuple[np.ndarray, i
     if isinstance(source, tuple):
         channels, sr = _from_array(*source)
     else:
-        channels, sr = _decode(source)
+        channels, sr = _decode(source, max_seconds)
+    if max_seconds is not None:
+        _check_duration(channels.shape[-1] / sr, max_seconds)
     if not mono:
         return (channels if channels.ndim == 2 else channels[np.newaxis, :]), sr
     return to_mono(channels), sr
+
+
+def _check_duration(seconds: float, max_seconds: float) -> None:
+    """Refuse audio longer than ``max_seconds`` (413 :class:`PayloadTooLarge`)."""
+    if seconds > max_seconds:
+        raise PayloadTooLarge(
+            f"reference audio is {seconds:.1f} s long (at most {max_seconds:g} s)",
+            details={"seconds": round(seconds, 2), "max_seconds": max_seconds},
+        )
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -162,12 +180,16 @@ class _Attempt:
     status: str = "unknown"  # "unknown" (not parsed), "no_audio" (no audio stream), "audio"
 
 
-def _decode(source: str | Path | bytes | bytearray) -> tuple[np.ndarray, int]:
+def _decode(
+    source: str | Path | bytes | bytearray, max_seconds: float | None
+) -> tuple[np.ndarray, int]:
     name, data = _read_source(source)
     if not data:
         raise InvalidAudio(f"{name} is empty")
-    attempts = [_decode_soundfile(data), _decode_pyav(data)]
-    for attempt in attempts:
+    attempts = []
+    for decoder in (_decode_soundfile, _decode_pyav):
+        attempt = decoder(data, max_seconds)
+        attempts.append(attempt)
         if attempt.audio is not None and attempt.audio.shape[1] > 0:
             return attempt.audio, attempt.sr
     statuses = {attempt.status for attempt in attempts}
@@ -198,21 +220,28 @@ def _read_source(source: str | Path | bytes | bytearray) -> tuple[str, bytes]:
         raise InvalidAudio(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _decode_soundfile(data: bytes) -> _Attempt:
+def _frame_limit(sr: int, max_seconds: float | None) -> int:
+    """How many frames a bounded decoder reads at most: one past the limit (-1: no limit)."""
+    return -1 if max_seconds is None else math.floor(max_seconds * sr) + 1
+
+
+def _decode_soundfile(data: bytes, max_seconds: float | None = None) -> _Attempt:
     try:
         handle = sf.SoundFile(io.BytesIO(data))
     except _SF_ERRORS:
         return _Attempt()
     with handle:
         sr = int(handle.samplerate)
+        if max_seconds is not None and sr > 0:
+            _check_duration(handle.frames / sr, max_seconds)
         try:
-            frames = handle.read(dtype="float32", always_2d=True)
+            frames = handle.read(_frame_limit(sr, max_seconds), dtype="float32", always_2d=True)
         except _SF_ERRORS:
             return _Attempt(None, sr, "audio")
     return _Attempt(np.ascontiguousarray(frames.T), sr, "audio")
 
 
-def _decode_pyav(data: bytes) -> _Attempt:
+def _decode_pyav(data: bytes, max_seconds: float | None = None) -> _Attempt:
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except _AV_ERRORS:
@@ -222,23 +251,38 @@ def _decode_pyav(data: bytes) -> _Attempt:
             return _Attempt(status="no_audio")
         stream = container.streams.audio[0]
         sr = int(stream.codec_context.sample_rate or stream.rate or 0)
-        chunks = _pyav_frames(container, stream)
+        if max_seconds is not None:
+            _check_duration(_declared_seconds(container, stream), max_seconds)
+        chunks = _pyav_frames(container, stream, _frame_limit(sr, max_seconds))
     if not chunks or sr <= 0:
         return _Attempt(None, sr, "audio")
     return _Attempt(np.concatenate(chunks, axis=1), sr, "audio")
 
 
+def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float:
+    """The duration the container or stream header declares (0 when it declares none)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return (container.duration or 0) / av.time_base
+
+
 def _pyav_frames(
-    container: av.container.InputContainer, stream: av.AudioStream
+    container: av.container.InputContainer, stream: av.AudioStream, limit: int = -1
 ) -> list[np.ndarray]:
-    """Decode every frame as planar float32 ``[channels, n]``; stop quietly at the first error,
-    keeping what decoded before it (a truncated file gives its valid part)."""
+    """Decode frames as planar float32 ``[channels, n]``; stop quietly at the first error,
+    keeping what decoded before it (a truncated file gives its valid part), and stop once more
+    than ``limit`` frames have decoded (-1: no limit)."""
     resampler = av.AudioResampler(format="fltp")
     chunks: list[np.ndarray] = []
+    decoded = 0
     try:
         for frame in container.decode(stream):
             chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-        chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+            decoded += frame.samples
+            if 0 <= limit < decoded:
+                break
+        else:
+            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
     except _AV_ERRORS:
         pass
     if chunks and any(c.shape[0] != chunks[0].shape[0] for c in chunks):

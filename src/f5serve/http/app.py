@@ -13,10 +13,11 @@ from fastapi import Depends, FastAPI, Request, Response
 from f5serve import __version__
 from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
-from f5serve.errors import PayloadTooLarge
 from f5serve.http import jobs, openai, system, tts, voices
 from f5serve.http.auth import require_api_key
-from f5serve.http.errors import error_response, install_error_handlers
+from f5serve.http.disconnect import CancelOnDisconnect
+from f5serve.http.errors import install_error_handlers
+from f5serve.http.limits import BodyLimit
 from f5serve.http.web import install_web
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.middleware("http")(_observe)
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(BodyLimit, limit=body_limit(settings))
     app.include_router(system.router)
     protected = [Depends(require_api_key)]
     for module in (tts, jobs, voices, openai):
@@ -46,6 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.metrics_router, dependencies=protected)
     install_web(app)
     return app
+
+
+def body_limit(settings: Settings) -> int:
+    """Bytes a request body may have: the largest upload as base64, plus framing."""
+    return settings.max_upload_bytes * 4 // 3 + BODY_OVERHEAD
 
 
 @asynccontextmanager
@@ -66,12 +74,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def _observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Refuse oversized bodies early (413) and record request metrics."""
+    """Record request metrics."""
     services: Services = request.app.state.services
-    limit = services.settings.max_upload_bytes * 4 // 3 + BODY_OVERHEAD
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        return error_response(PayloadTooLarge(f"request body is {length} bytes (at most {limit})"))
     started = time.perf_counter()
     response = await call_next(request)
     route = request.scope.get("route")

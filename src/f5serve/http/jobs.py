@@ -38,11 +38,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    # bad base64 or a script's unknown voice fails now, not in the worker
+    # bad base64, a refused reference or a script's unknown voice fails now, not in the worker
     request = speech_request_from_dict(speech, services.synthesizer.defaults)
+    await services.synthesizer.check(request)
     if request.script:
         await asyncio.to_thread(services.synthesizer.script_lines, request)
-    queued = services.worker.queued()
+    queued = await services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
     job, created = await asyncio.to_thread(

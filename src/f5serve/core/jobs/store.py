@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import JobRow, utcnow
+from f5serve.core.validation import MAX_INT64, storable
 from f5serve.errors import Conflict, InvalidInput, NotFound
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
@@ -106,8 +107,10 @@ class JobStore:
         return existing, False
 
     def get(self, job_id: str) -> JobRow:
-        with self.sessions() as session:
-            row = session.get(JobRow, job_id)
+        row = None
+        if storable(job_id):
+            with self.sessions() as session:
+                row = session.get(JobRow, job_id)
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist", details={"job_id": job_id})
         return row
@@ -116,6 +119,8 @@ class JobStore:
         """Newest first, optionally only one status."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+        if offset > MAX_INT64:
+            raise InvalidInput(f"offset must be at most {MAX_INT64}")
         query = select(JobRow)
         count = select(func.count()).select_from(JobRow)
         if status is not None:

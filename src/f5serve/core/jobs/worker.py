@@ -27,6 +27,7 @@ from f5serve.errors import F5ServeError, Timeout
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds between progress writes of one job to the database
+CLAIM_RETRY_SECONDS = 5.0  # wait before a job that could not be claimed is queued again
 
 
 def new_worker_id() -> str:
@@ -70,7 +71,7 @@ class JobWorker:
         """Re-queue the jobs of dead workers, queue what is queued, then start the loops."""
         if run_jobs:
             await self._requeue_expired()
-            for job_id in self.store.queued_ids():
+            for job_id in await asyncio.to_thread(self.store.queued_ids):
                 await self.queue.put(job_id)
             self._tasks += [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
             self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
@@ -110,9 +111,20 @@ class JobWorker:
                 self._running.pop(job_id, None)
                 self._claims.pop(job_id, None)
                 self._written.pop(job_id, None)
+            if not task.cancelled() and task.exception() is not None:
+                # its outcome was not recorded: the job runs again once its lease expires
+                log.error("job %s: outcome not recorded: %s", job_id, task.exception())
 
     async def _run(self, job_id: str) -> None:
-        job = self.store.claim(job_id, self.worker_id, self.lease_seconds)
+        try:
+            job = await asyncio.to_thread(
+                self.store.claim, job_id, self.worker_id, self.lease_seconds
+            )
+        except F5ServeError as exc:  # the database is unavailable: the job stays queued
+            log.warning("job %s not claimed: %s; trying again later", job_id, exc.message)
+            await asyncio.sleep(CLAIM_RETRY_SECONDS)
+            await self.queue.put(job_id)
+            return
         if job is None:  # cancelled (or taken by another worker) while queued
             return
         claim = self._claims[job_id] = Claim.of(job)
@@ -122,20 +134,22 @@ class JobWorker:
             output = await asyncio.wait_for(run, self.timeout)
         except asyncio.TimeoutError:
             error = Timeout(f"the job took longer than {self.timeout:g} s")
-            self._failed(claim, error.code, error.message)
+            await self._failed(claim, error.code, error.message)
         except F5ServeError as exc:
-            self._failed(claim, exc.code, exc.message)
+            await self._failed(claim, exc.code, exc.message)
         except Exception:
             log.exception("job %s failed unexpectedly", job_id)
             message = "unexpected error while running the job (see the server log)"
-            self._failed(claim, "internal_error", message)
+            await self._failed(claim, "internal_error", message)
         else:
-            if self._recorded(claim, "succeeded", self.store.succeed(claim, output.result)):
+            row = await asyncio.to_thread(self.store.succeed, claim, output.result)
+            if self._recorded(claim, "succeeded", row):
                 wall = time.perf_counter() - started
                 self.metrics.observe_synthesis("job", wall, output.speech.duration)
 
-    def _failed(self, claim: Claim, code: str, message: str) -> None:
-        self._recorded(claim, "failed", self.store.fail(claim, code, message))
+    async def _failed(self, claim: Claim, code: str, message: str) -> None:
+        row = await asyncio.to_thread(self.store.fail, claim, code, message)
+        self._recorded(claim, "failed", row)
 
     def _recorded(self, claim: Claim, outcome: str, row: object) -> bool:
         """Count an outcome the store accepted; a refused one (the job was cancelled, or another
@@ -205,5 +219,6 @@ class JobWorker:
             log.info("expired %d job(s)", len(expired))
         return len(expired)
 
-    def queued(self) -> int:
-        return self.store.count(QUEUED)
+    async def queued(self) -> int:
+        """Jobs waiting in the database (read in a thread)."""
+        return await asyncio.to_thread(self.store.count, QUEUED)

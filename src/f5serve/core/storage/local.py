@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,16 +43,18 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(data).hexdigest()
         meta = json.dumps({"content_type": content_type, "sha256": digest}).encode()
-        _atomic_write(path.with_name(path.name + META_SUFFIX), meta)
-        _atomic_write(path, data)
+        with _unavailable("write", key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path.with_name(path.name + META_SUFFIX), meta)
+            _atomic_write(path, data)
         return self.info(key)
 
     def get(self, key: str) -> bytes:
         try:
-            return self.path(key).read_bytes()
+            with _unavailable("read", key):
+                return self.path(key).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"object {key!r} does not exist") from None
 
@@ -74,8 +78,9 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         path = self.path(key)
-        path.unlink(missing_ok=True)
-        path.with_name(path.name + META_SUFFIX).unlink(missing_ok=True)
+        with _unavailable("delete", key):
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + META_SUFFIX).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         found = []
@@ -103,6 +108,21 @@ class LocalStorage:
         except (FileNotFoundError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
+
+
+@contextmanager
+def _unavailable(action: str, key: str) -> Iterator[None]:
+    """File system failures (read-only, full, permissions) as :class:`StorageError` (503); a
+    missing file stays :class:`FileNotFoundError` for the caller to judge."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StorageError(
+            f"cannot {action} {key!r} in the storage directory: {exc.strerror or exc}",
+            details={"key": key},
+        ) from exc
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -26,8 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from f5serve.core.db import VoiceRow, utcnow
+from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
+from f5serve.core.validation import check_string, storable
 from f5serve.engine import audio as audio_io
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")
 CACHE_SIZE = 64
+MAX_FILE_NAME_BYTES = 255  # what file systems allow in one path component
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,10 @@ def check_upload(data: bytes, limits: VoiceLimits) -> None:
 
 
 def decode_reference(data: bytes, limits: VoiceLimits) -> tuple[np.ndarray, int]:
-    """Decode by content (415 if not audio) and check the duration; ``([channels, n], sr)``."""
+    """Decode by content (415 if not audio), refusing a clip over the maximum duration without
+    decoding it in full (413); ``([channels, n], sr)``."""
     check_upload(data, limits)
-    channels, sr = audio_io.load_audio(data, mono=False)
-    seconds = channels.shape[-1] / sr
-    if seconds > limits.max_reference_seconds:
-        raise PayloadTooLarge(
-            f"reference audio is {seconds:.1f} s long (at most {limits.max_reference_seconds:g} s)",
-            details={"seconds": round(seconds, 2), "max_seconds": limits.max_reference_seconds},
-        )
+    channels, sr = audio_io.load_audio(data, mono=False, max_seconds=limits.max_reference_seconds)
     audio_io.validate_reference(audio_io.to_mono(channels), sr)
     return channels, sr
 
@@ -123,6 +120,7 @@ class VoiceLibrary:
     ) -> VoiceRow:
         """Clean, store and register a voice (409 if the name is taken)."""
         _check_name(name)
+        _check_fields(ref_text, language)
         Lexicon.parse(pronunciations)
         if not ref_text.strip():
             raise InvalidInput("ref_text (the transcript of the clip) is required")
@@ -144,15 +142,28 @@ class VoiceLibrary:
             pronunciations=pronunciations or None,
         )
         self.storage.put(key, clip.wav, "audio/wav")
+        try:
+            self._insert(row)
+        except BaseException:  # no clip without its row
+            self._discard(key)
+            raise
+        return row
+
+    def _insert(self, row: VoiceRow) -> None:
         with self.sessions() as session:
             session.add(row)
             try:
                 session.commit()
             except IntegrityError:
-                session.rollback()
-                self.storage.delete(key)
-                raise Conflict(f"a voice called {name!r} already exists") from None
-        return row
+                raise Conflict(f"a voice called {row.name!r} already exists") from None
+
+    def _discard(self, key: str) -> None:
+        """Remove a clip whose row was not written (best effort: the error being raised is the
+        one the client must see)."""
+        try:
+            self.storage.delete(key)
+        except F5ServeError as exc:
+            log.error("could not remove the orphan clip %s: %s", key, exc.message)
 
     def all(self) -> list[VoiceRow]:
         with self.sessions() as session:
@@ -168,10 +179,12 @@ class VoiceLibrary:
 
     def get(self, id_or_name: str) -> VoiceRow:
         """A voice by id, or else by name."""
-        with self.sessions() as session:
-            row = session.get(VoiceRow, id_or_name) or session.scalar(
-                select(VoiceRow).where(VoiceRow.name == id_or_name)
-            )
+        row = None
+        if storable(id_or_name):
+            with self.sessions() as session:
+                row = session.get(VoiceRow, id_or_name) or session.scalar(
+                    select(VoiceRow).where(VoiceRow.name == id_or_name)
+                )
         if row is None:
             raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
         return row
@@ -186,6 +199,7 @@ class VoiceLibrary:
     ) -> VoiceRow:
         """Change what is given (``pronunciations``: the whole dictionary; ``{}`` clears it)."""
         row = self.get(voice_id)
+        _check_fields(ref_text, language)
         if name is not None:
             _check_name(name)
             row.name = name
@@ -209,11 +223,19 @@ class VoiceLibrary:
         return row
 
     def delete(self, voice_id: str) -> None:
+        """Remove the row, then the clip; a clip that cannot be removed puts the row back, so
+        that a failure leaves both or neither."""
         row = self.get(voice_id)
         with self.sessions() as session:
             session.delete(session.get(VoiceRow, row.id))
             session.commit()
-        self.storage.delete(row.audio_key)
+        try:
+            self.storage.delete(row.audio_key)
+        except BaseException:
+            with self.sessions() as session:
+                session.merge(row)
+                session.commit()
+            raise
         self._forget(row.id)
 
     def audio(self, voice_id: str) -> bytes:
@@ -230,11 +252,28 @@ class VoiceLibrary:
     def resolve_ref_name(self, ref_name: str) -> VoiceRow:
         """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
         never anything outside the voices directory."""
+        stem = self.ref_name_stem(ref_name)
+        assert self.voices_dir is not None
+        candidate = (self.voices_dir / f"{stem}.wav").resolve()
+        if not candidate.is_relative_to(self.voices_dir):
+            raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
+        try:
+            return self.get(stem)
+        except NotFound:
+            if candidate.is_file():  # added after start-up
+                self.import_file(candidate)
+                return self.get(stem)
+            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+
+    def ref_name_stem(self, ref_name: str) -> str:
+        """The voice name a ``ref_name`` gives, checked without touching the file system:
+        one file name in the voices directory (422 otherwise, 404 without a directory)."""
         if self.voices_dir is None:
             raise NotFound(
                 "ref_name needs a voices directory (F5SERVE_VOICES_DIR)",
                 details={"ref_name": ref_name},
             )
+        check_string(ref_name, "ref_name")
         path = PurePosixPath(ref_name.replace("\\", "/"))
         parts = path.parts
         if parts and parts[0] == self.voices_dir.name:
@@ -246,16 +285,12 @@ class VoiceLibrary:
                 details={"ref_name": ref_name},
             )
         stem = PurePosixPath(parts[0]).stem if parts[0].endswith(".wav") else parts[0]
-        candidate = (self.voices_dir / f"{stem}.wav").resolve()
-        if not candidate.is_relative_to(self.voices_dir):
-            raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
-        try:
-            return self.get(stem)
-        except NotFound:
-            if candidate.is_file():  # added after start-up
-                self.import_file(candidate)
-                return self.get(stem)
-            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+        if len(f"{stem}.wav".encode()) > MAX_FILE_NAME_BYTES:
+            raise InvalidInput(
+                f"ref_name names a file longer than {MAX_FILE_NAME_BYTES} bytes",
+                details={"max_bytes": MAX_FILE_NAME_BYTES},
+            )
+        return stem
 
     async def reference(
         self, voice: VoiceRow, model: str, engine: Engine, options: SynthesisOptions
@@ -268,7 +303,7 @@ class VoiceLibrary:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        data = self.storage.get(voice.audio_key)
+        data = await asyncio.to_thread(self.storage.get, voice.audio_key)
         ref = await asyncio.to_thread(engine.prepare_reference, data, voice.ref_text, options)
         with self._lock:
             self._cache[key] = ref
@@ -322,3 +357,8 @@ def _check_name(name: str) -> None:
             "starting with a letter or digit",
             details={"name": name},
         )
+
+
+def _check_fields(ref_text: str | None, language: str | None) -> None:
+    check_string(ref_text, "ref_text")
+    check_string(language, "language", LANGUAGE_CHARS)

@@ -1,0 +1,102 @@
+"""What the scheduler batches and in which order, observed directly: the requests in each flow
+step's batch, and the order in which their chunks are admitted."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from f5serve import Engine
+from f5serve.engine.pipeline import Reference
+from f5serve.engine.scheduler import Scheduler
+
+REF_TEXT = "Some call me nature, others call me mother nature."
+LONG = "The quick brown fox jumps over the lazy dog near the quiet river bank. " * 3
+SEEDS = (11, 22, 33)  # one per request: how the spies tell requests apart
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_files: dict[str, Any]) -> Engine:
+    return Engine.from_files(**tiny_model_files, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference(engine: Engine, fixtures_dir: Path) -> Reference:
+    return engine.prepare_reference(fixtures_dir / "basic_ref_en.wav", REF_TEXT)
+
+
+def requests_seen(sched: Scheduler) -> int:
+    return len({id(c.request) for c in [*sched._pending, *sched._active.values()]})
+
+
+@pytest.fixture
+def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
+    """Spies: the seeds of the requests in each step's batch, and the seed of each chunk in
+    the order it was admitted. The first step waits until all requests are queued."""
+    seen: dict[str, list[Any]] = {"batches": [], "admitted": []}
+    step, admit = Scheduler._step, Scheduler._admit
+    first = threading.Event()
+
+    def spy_step(self: Scheduler) -> None:
+        if not first.is_set():
+            first.set()
+            with self._wake:
+                self._wake.wait_for(lambda: requests_seen(self) >= len(SEEDS), timeout=60)
+                self._admit()
+        seen["batches"].append({c.request.seed for c in self._active.values()})
+        step(self)
+
+    def spy_admit(self: Scheduler) -> None:
+        before = set(self._active)
+        admit(self)
+        seen["admitted"] += [c.request.seed for k, c in self._active.items() if k not in before]
+
+    monkeypatch.setattr(Scheduler, "_step", spy_step)
+    monkeypatch.setattr(Scheduler, "_admit", spy_admit)
+    yield seen
+
+
+def run_in_order(sched: Scheduler, reference: Reference, texts: list[str]) -> None:
+    """Submit one request per text, in order (a prepared reference: no thread hop reorders
+    them), and wait for all."""
+
+    async def main() -> None:
+        tasks = []
+        for text, seed in zip(texts, SEEDS, strict=True):
+            tasks.append(
+                asyncio.create_task(sched.synthesize(text, reference, nfe_steps=2, seed=seed))
+            )
+            await asyncio.sleep(0)  # let it reach the queue before the next one
+        await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(main())
+    finally:
+        sched.close()
+
+
+def test_concurrent_requests_share_one_batch(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    sched = Scheduler(engine, max_batch_frames=1 << 20)
+    run_in_order(sched, reference, ["Hello there.", "A second voice.", "And a third one."])
+    assert observed["batches"][0] == set(SEEDS)  # all three in the first flow step
+
+
+def test_admission_is_first_come_first_served(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    sched = Scheduler(engine, max_batch_frames=1)  # one chunk at a time
+    run_in_order(sched, reference, [LONG, "Hi there.", "Hello again."])
+    admitted = observed["admitted"]
+    assert admitted.count(SEEDS[0]) >= 2  # the long request has several chunks
+    order = list(dict.fromkeys(admitted))
+    assert order == list(SEEDS), admitted
+    last_long = len(admitted) - 1 - admitted[::-1].index(SEEDS[0])
+    assert last_long < admitted.index(SEEDS[1])  # all its chunks before the later requests
+    assert all(len(batch) == 1 for batch in observed["batches"])
