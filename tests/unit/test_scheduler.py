@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from f5serve import Engine, Progress
-from f5serve.engine.scheduler import Scheduler
+from f5serve.engine.mel import SAMPLE_RATE
+from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.errors import InvalidText, Overloaded
 
 REF_TEXT = "Some call me nature, others call me mother nature."
@@ -168,3 +170,27 @@ def test_full_backlog_is_refused_with_a_retry_estimate(engine: Engine, ref_wav: 
 def test_bad_text_fails_fast(scheduler: Scheduler, ref_wav: Path) -> None:
     with pytest.raises(InvalidText):
         asyncio.run(scheduler.synthesize("...", ref_wav, REF_TEXT))
+
+
+def test_streamed_chunks_carry_their_text_and_times_and_seams_equal_the_cross_fade(
+    engine: Engine, scheduler: Scheduler, ref_wav: Path
+) -> None:
+    async def main() -> list[StreamedChunk]:
+        stream = scheduler.stream_chunks(LONG, ref_wav, REF_TEXT, nfe_steps=4, seed=5)
+        return [chunk async for chunk in stream]
+
+    chunks = asyncio.run(main())
+    whole = engine.synthesize(LONG, ref_wav, REF_TEXT, nfe_steps=4, seed=5)
+    assert [c.text for c in chunks] == whole.chunks and len(chunks) >= 2
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    streamed = np.concatenate([c.audio for c in chunks])
+    assert rel(streamed, whole.audio) <= TOL
+    fade = 0.15  # the default cross_fade; every chunk here is longer than that
+    assert chunks[0].start == 0 and chunks[-1].end == len(whole.audio) / SAMPLE_RATE
+    sent = 0
+    for before, after in itertools.pairwise(chunks):
+        assert after.start == pytest.approx(before.end - fade, abs=1 / SAMPLE_RATE)
+        sent += len(before.audio)
+        assert sent == round(after.start * SAMPLE_RATE)  # the fade is held back until blended
+        seam = slice(round(after.start * SAMPLE_RATE), round(before.end * SAMPLE_RATE))
+        assert np.abs(streamed[seam] - whole.audio[seam]).max() <= 1e-5

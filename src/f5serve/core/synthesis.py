@@ -22,7 +22,7 @@ from f5serve.engine import silence
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, ProgressCallback, Reference
-from f5serve.engine.scheduler import Scheduler
+from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.errors import InvalidInput, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
 
@@ -149,13 +149,13 @@ class Synthesizer:
             audio = remove_long_silences(audio, result.sample_rate)
         return Speech(audio, result.sample_rate, plan.model, plan.language, plan.voice, result.seed)
 
-    async def stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
-        """Audio pieces in order as chunks finish (``remove_silence`` does not apply)."""
+    async def stream(self, request: SpeechRequest) -> AsyncGenerator[StreamedChunk, None]:
+        """The chunks in order as they finish (``remove_silence`` does not apply)."""
         async with self.plan(request) as plan:
-            async for piece in plan.scheduler.stream(
+            async for chunk in plan.scheduler.stream_chunks(
                 request.text, plan.reference, options=request.options
             ):
-                yield piece
+                yield chunk
 
     @asynccontextmanager
     async def plan(self, request: SpeechRequest) -> AsyncIterator[Plan]:

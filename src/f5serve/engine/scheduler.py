@@ -39,6 +39,17 @@ from f5serve.errors import F5ServeError, Overloaded
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class StreamedChunk:
+    """One chunk of the text as :meth:`Scheduler.stream_chunks` hands it over."""
+
+    audio: np.ndarray  # the joined audio that became final with this chunk (the last: the rest)
+    index: int
+    text: str
+    start: float  # seconds into the whole output where this chunk begins (its fade-in)
+    end: float  # and where it ends (the next chunk fades in before that)
+
+
 @dataclass(eq=False)
 class _Request:
     """A request in flight: its prepared chunks and where to deliver their audio."""
@@ -139,7 +150,7 @@ class Scheduler:
         """
         opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress)
-        parts = [part async for part in self._audio(request)]
+        parts = [chunk.audio async for chunk in self._audio(request)]
         return request.prepared.result(np.concatenate(parts))
 
     async def stream(
@@ -156,25 +167,46 @@ class Scheduler:
 
         The pieces concatenate to exactly what :meth:`synthesize` returns.
         """
+        async for chunk in self.stream_chunks(
+            text, ref_audio, ref_text, options=options, progress=progress, **overrides
+        ):
+            if len(chunk.audio):
+                yield chunk.audio
+
+    async def stream_chunks(
+        self,
+        text: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str = "",
+        *,
+        options: SynthesisOptions | None = None,
+        progress: ProgressCallback | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[StreamedChunk]:
+        """Like :meth:`stream`, one :class:`StreamedChunk` per chunk of the text, with its text
+        and where it lies in the whole output."""
         opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress)
-        async for part in self._audio(request):
-            yield part
+        async for chunk in self._audio(request):
+            yield chunk
 
-    async def _audio(self, request: _Request) -> AsyncIterator[np.ndarray]:
+    async def _audio(self, request: _Request) -> AsyncIterator[StreamedChunk]:
         fader = CrossFader(request.prepared.options.cross_fade, SAMPLE_RATE)
         arrived: dict[int, np.ndarray] = {}
+        texts = request.prepared.chunks
         try:
-            for index in range(len(request.prepared.chunks)):
+            for index in range(len(texts)):
                 while index not in arrived:
                     got = await request.delivered.get()
                     if isinstance(got, BaseException):
                         raise got
                     arrived[got[0]] = got[1]
-                piece = fader.push(arrived.pop(index))
-                if len(piece):
-                    yield piece
-            yield fader.finish()
+                wave = arrived.pop(index)
+                piece = fader.push(wave)
+                if index == len(texts) - 1:
+                    piece = np.concatenate([piece, fader.finish()])
+                start = (fader.length - len(wave)) / SAMPLE_RATE
+                yield StreamedChunk(piece, index, texts[index], start, fader.length / SAMPLE_RATE)
         finally:
             self._cancel(request)
 
