@@ -14,7 +14,7 @@ from f5serve import __version__
 from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
 from f5serve.errors import PayloadTooLarge
-from f5serve.http import jobs, openai, system, tts, voices
+from f5serve.http import jobs, openai, stream_input, system, tts, voices
 from f5serve.http.auth import require_api_key
 from f5serve.http.errors import error_response, install_error_handlers
 from f5serve.http.web import install_web
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tts, jobs, voices, openai):
         app.include_router(module.router, dependencies=protected)
     app.include_router(system.metrics_router, dependencies=protected)
+    app.include_router(stream_input.router)  # a WebSocket: it checks the key itself
     install_web(app)
     return app
 

@@ -71,23 +71,21 @@ async def _events(
     encoder = open_stream(fmt, SAMPLE_RATE) if FORMATS[fmt].streamable else None
     held: list[np.ndarray] = []
     async for chunk in services.stream(request):
-        segment = {"index": chunk.index, "text": chunk.text}
-        segment |= {"start": round(chunk.start, 3), "end": round(chunk.end, 3)}
-        yield _event({"type": "speech.segment", **segment})
+        yield _event(segment(chunk.index, chunk.text, chunk.start, chunk.end))
         if encoder is None:
             held.append(chunk.audio)
             continue
         data = await asyncio.to_thread(encoder.write, chunk.audio)
         if data:
-            yield _delta(data)
+            yield _event(delta(data))
     if encoder is not None:
         tail = await asyncio.to_thread(encoder.close)
         if tail:
-            yield _delta(tail)
+            yield _event(delta(tail))
         return
     data = await asyncio.to_thread(encode_audio, np.concatenate(held), SAMPLE_RATE, fmt)
     for start in range(0, len(data), SSE_DELTA_BYTES):
-        yield _delta(data[start : start + SSE_DELTA_BYTES])
+        yield _event(delta(data[start : start + SSE_DELTA_BYTES]))
 
 
 async def _first(chunks: AsyncGenerator[bytes, None]) -> bytes:
@@ -115,8 +113,15 @@ async def _sse(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator
     yield _event({"type": "speech.audio.done", "usage": usage})
 
 
-def _delta(data: bytes) -> bytes:
-    return _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+def segment(index: int, text: str, start: float, end: float) -> dict[str, Any]:
+    """The ``speech.segment`` event of one chunk (times in seconds, to the millisecond)."""
+    times = {"start": round(start, 3), "end": round(end, 3)}
+    return {"type": "speech.segment", "index": index, "text": text, **times}
+
+
+def delta(data: bytes) -> dict[str, Any]:
+    """The ``speech.audio.delta`` event of some audio bytes."""
+    return {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
 
 
 def _event(payload: dict[str, Any]) -> bytes:
