@@ -40,6 +40,5 @@ async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
         model=None if body.model in OPENAI_MODELS else body.model,
         options=dataclasses.replace(services.synthesizer.defaults, speed=body.speed),
     )
-    return await speech_response(
-        services, request, body.response_format, body.stream_format, "openai"
-    )
+    fmt, stream_format = body.response_format, body.stream_format
+    return await speech_response(services, request, fmt, stream_format, "openai", segments=False)

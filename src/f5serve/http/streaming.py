@@ -4,8 +4,9 @@
 formats that can stream (``FORMATS[...].streamable``: an encoder kept open across chunks); other
 formats are encoded whole and sent at the end. ``stream_format: "sse"``: server-sent events as
 OpenAI defines them (``speech.audio.delta`` with base64 audio, then ``speech.audio.done``), and
-before each chunk's audio a ``speech.segment`` event with the chunk's ``text``, ``start`` and
-``end`` (seconds in the whole output). Errors before the first byte are ordinary JSON errors;
+for ``/v1/tts`` (not the OpenAI route, whose clients expect only OpenAI's events) before each
+chunk's audio a ``speech.segment`` event with the chunk's ``text``, ``start`` and ``end``
+(seconds in the whole output). Errors before the first byte are ordinary JSON errors;
 after it, an SSE stream ends with an ``error`` event (an audio stream just stops).
 """
 
@@ -36,11 +37,17 @@ StreamFormat = Literal["audio", "sse"]
 
 
 async def speech_response(
-    services: Services, request: SpeechRequest, fmt: str, stream_format: StreamFormat, kind: str
+    services: Services,
+    request: SpeechRequest,
+    fmt: str,
+    stream_format: StreamFormat,
+    kind: str,
+    segments: bool = True,
 ) -> Response:
-    """The speech of ``request`` in format ``fmt``, streamed as ``stream_format`` says."""
+    """The speech of ``request`` in format ``fmt``, streamed as ``stream_format`` says (SSE
+    with ``speech.segment`` events when ``segments``)."""
     if stream_format == "sse":
-        events = _events(services, request, fmt)
+        events = _events(services, request, fmt, segments)
         first = await _first(events)
         return StreamingResponse(_sse(first, events), media_type="text/event-stream")
     if not FORMATS[fmt].streamable:
@@ -65,13 +72,14 @@ async def _audio(
 
 
 async def _events(
-    services: Services, request: SpeechRequest, fmt: str
+    services: Services, request: SpeechRequest, fmt: str, segments: bool
 ) -> AsyncGenerator[bytes, None]:
     """SSE events: each chunk's segment and audio (whole-file formats: all audio at the end)."""
     encoder = open_stream(fmt, SAMPLE_RATE) if FORMATS[fmt].streamable else None
     held: list[np.ndarray] = []
     async for chunk in services.stream(request):
-        yield _event(segment(chunk.index, chunk.text, chunk.start, chunk.end))
+        if segments:
+            yield _event(segment(chunk.index, chunk.text, chunk.start, chunk.end))
         if encoder is None:
             held.append(chunk.audio)
             continue
