@@ -21,7 +21,11 @@ from server_process import Server  # noqa: E402 (the test helpers are not a pack
 IMAGES = ROOT / "docs" / "images"
 REF_WAV = ROOT / "tests" / "fixtures" / "basic_ref_en.wav"
 REF_TEXT = "Some call me nature, others call me mother nature."
-SPEECH = "Welcome to f5serve. This sentence was spoken by a cloned voice."
+SPEECH = (
+    "Welcome to f5serve. This paragraph was spoken by a cloned voice, chunk by chunk. "
+    "Each chunk of the text plays as soon as it is made, while the next ones are still on their "
+    "way, and the page lists every chunk with the time where it starts and ends."
+)
 CHAPTER = " ".join(f"This is sentence {i} of a chapter read aloud by a job." for i in range(40))
 TIMEOUT_MS = 120_000
 VIEWPORT = {"width": 1180, "height": 760}
@@ -32,11 +36,9 @@ def speak(page: Page) -> None:
     form = page.locator("#speak-form")
     expect(form.locator("select[name=voice] option[value=narrator]")).to_be_attached()
     form.locator("textarea[name=text]").fill(SPEECH)
-    form.locator("input[name=stream]").uncheck()
     form.locator("input[name=seed]").fill("42")
-    form.locator("button[type=submit]").click()
-    expect(page.locator("#speak-facts")).to_contain_text("seed42", timeout=TIMEOUT_MS)
-    form.locator("input[name=stream]").check()
+    form.locator("button[type=submit]").click()  # streamed: the chunks are listed as they come
+    expect(page.locator("#speak-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
     shot(page, "speak")
 
 

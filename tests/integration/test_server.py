@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 from helpers import assert_speech
 from server_process import Server
 
+from f5serve.client import Client
+
 pytestmark = pytest.mark.slow
 TEXT = "The server answers over a real socket."
 
@@ -77,37 +79,24 @@ def test_concurrent_sync_requests_all_succeed(server: Server) -> None:
 def test_every_accepted_job_completes_after_kill_9(tmp_path: Path) -> None:
     # the restarted server re-runs the job that was running once its lease has expired
     server = Server(tmp_path, job_workers=1, job_lease_seconds=2).start()
-    body = {"text": " ".join([TEXT] * 3), "voice": "narrator", "nfe_steps": 16}
-    ids = []
-    for i in range(5):
-        r = httpx.post(f"{server.url}/v1/jobs", json={**body, "seed": i}, timeout=30)
-        assert r.status_code == 202
-        ids.append(r.json()["job_id"])
+    client = Client(server.url)
+    text = " ".join([TEXT] * 3)
+    ids = [client.submit_job(text, voice="narrator", nfe_steps=16, seed=i).job_id for i in range(5)]
     deadline = time.monotonic() + 30
-    while httpx.get(f"{server.url}/v1/jobs/{ids[0]}").json()["status"] == "queued":
+    while client.get_job(ids[0]).status == "queued":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    before = {i: httpx.get(f"{server.url}/v1/jobs/{i}").json()["status"] for i in ids}
+    before = {i: client.get_job(i).status for i in ids}
     server.kill()  # SIGKILL: no shutdown code runs
     assert "queued" in before.values(), before
     restarted = Server.__new__(Server)
     restarted.__dict__.update(server.__dict__)
     restarted.start()
     try:
-        deadline = time.monotonic() + 120
-        pending = set(ids)
-        while pending and time.monotonic() < deadline:
-            for job_id in list(pending):
-                job = httpx.get(f"{server.url}/v1/jobs/{job_id}").json()
-                assert job["status"] not in ("failed", "cancelled"), job
-                if job["status"] == "succeeded":
-                    pending.discard(job_id)
-            time.sleep(0.2)
-        assert not pending, pending
-        for job_id in ids:
-            job = httpx.get(f"{server.url}/v1/jobs/{job_id}").json()
-            assert job["attempts"] == (2 if before[job_id] == "running" else 1), job
-            audio = httpx.get(f"{server.url}/v1/jobs/{job_id}/audio", params={"format": "mp3"})
-            assert_speech(audio.content, "mp3")
+        for job_id in ids:  # a failed or cancelled job raises JobFailedError
+            job = client.wait_for_job(job_id, poll_interval=0.2, timeout=120)
+            assert job.attempts == (2 if before[job_id] == "running" else 1), job
+            assert_speech(client.download_job(job_id, "mp3"), "mp3")
     finally:
+        client.close()
         restarted.kill(signal.SIGTERM)

@@ -96,11 +96,23 @@ def test_speak_streams_plays_early_and_downloads(page: Page) -> None:
             .textContent)).observe(document.querySelector('#speak-status'), {childList: true}); }"""
     )
     long_text = " ".join(f"{TEXT} This is part {i} of a longer text." for i in range(8))
-    page.fill("#speak-form textarea[name=text]", long_text)
-    page.click("#speak-form button[type=submit]")
+    form = page.locator("#speak-form")
+    form.locator("textarea[name=text]").fill(long_text)
+    form.locator("input[name=nfe_steps]").fill("3")
+    form.locator("select[name=language]").select_option("en")
+    with page.expect_request("**/v1/tts") as sent:
+        form.locator("button[type=submit]").click()
+    body = sent.value.post_data_json
+    assert body["stream_format"] == "sse" and body["response_format"] == "pcm"
+    assert body["nfe_steps"] == 3 and body["language"] == "en" and body["seed"] >= 0
     expect(page.locator("#speak-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
+    expect(page.locator("#speak-facts")).to_contain_text(f"seed{body['seed']}")
     expect(page.locator("#speak-facts")).to_contain_text("first audio")
     page.wait_for_function("document.querySelector('#speak-audio').duration > 0.3")
+    # each chunk's text with its times, in order
+    rows = page.locator("#speak-segments li").all_inner_texts()
+    assert len(rows) >= 2 and rows[0].startswith("0.00–"), rows
+    assert " ".join(row.split(" s ", 1)[1] for row in rows).split() == long_text.split()
     # audio was playing while later chunks were still being made
     received = [
         float(line.split(", ")[1].split()[0])
@@ -112,6 +124,9 @@ def test_speak_streams_plays_early_and_downloads(page: Page) -> None:
     with page.expect_download() as download:
         page.click("#speak-downloads [data-format=wav]")
     assert_speech(Path(download.value.path()).read_bytes(), min_seconds=total - 0.1)
+    with page.expect_download(timeout=TIMEOUT_MS) as again:  # the same take, as mp3
+        page.click("#speak-downloads [data-format=mp3]")
+    assert_speech(Path(again.value.path()).read_bytes(), "mp3", min_seconds=total - 0.2)
 
 
 def test_speak_whole_file_with_options_and_download_mp3(page: Page) -> None:

@@ -72,3 +72,11 @@ def test_openai_errors(client: TestClient, body: dict[str, object], status: int)
 def test_sse_errors_before_the_stream_are_plain_json(client: TestClient) -> None:
     r = client.post("/v1/audio/speech", json={**BODY, "voice": "alloy", "stream_format": "sse"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_sse_of_the_openai_route_has_only_openais_events(client: TestClient) -> None:
+    body = {**BODY, "input": " ".join([BODY["input"]] * 6), "stream_format": "sse"}
+    with client.stream("POST", "/v1/audio/speech", json=body) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert {e["type"] for e in events} == {"speech.audio.delta", "speech.audio.done"}
+    assert len(events) > 2  # mp3 streams: a delta per chunk, and the encoder's last bytes

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_match import assert_same_audio
 from f5serve.engine import silence
 from f5serve.engine.audio import (
     FORMATS,
@@ -32,6 +33,7 @@ from f5serve.engine.audio import (
     to_mono,
     validate_reference,
 )
+from f5serve.engine.audio_codecs import open_stream
 from f5serve.errors import InvalidAudio, InvalidInput, NotFound, UnsupportedMediaType
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -554,7 +556,8 @@ def test_one_table_names_each_format_with_its_content_type_and_extension() -> No
     assert all(f.name == name for name, f in FORMATS.items())
     assert all(format_from_path(f.file_name("speech")) == name for name, f in FORMATS.items())
     assert format_from_path("a.wave") == "wav" and format_from_path("a.raw") == "pcm"
-    assert [name for name, f in FORMATS.items() if f.streamable] == ["pcm"]
+    streamable = [name for name, f in FORMATS.items() if f.streamable]
+    assert streamable == ["wav", "mp3", "opus", "ogg", "aac", "pcm"]
     assert output_format("MP3") is FORMATS["mp3"]
     with pytest.raises(InvalidInput, match="unknown audio format 'wma'"):
         output_format("wma")
@@ -567,3 +570,32 @@ def test_a_streamable_format_concatenates_pieces_into_the_whole(en: np.ndarray) 
         encode_audio(en[half:], SAMPLE_RATE, "pcm"),
     ]
     assert b"".join(pieces) == encode_audio(en, SAMPLE_RATE, "pcm")
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "opus", "ogg", "aac", "pcm"])
+def test_a_stream_in_pieces_decodes_to_the_whole_file(en: np.ndarray, fmt: str) -> None:
+    encoder = open_stream(fmt, SAMPLE_RATE)
+    pieces = [encoder.write(piece) for piece in np.array_split(en, 4)]
+    pieces.append(encoder.close())
+    assert all(pieces[:3]), "each piece of a lossy stream hands over bytes at once"
+    streamed, whole = b"".join(pieces), encode_audio(en, SAMPLE_RATE, fmt)
+    if fmt == "pcm":
+        assert streamed == whole
+        return
+    offset = assert_same_audio(streamed, whole, fmt)
+    assert offset == (1105 if fmt == "mp3" else 0)  # a streamed MP3 keeps its priming
+
+
+def test_a_streamed_wav_has_an_unknown_length_header(en: np.ndarray) -> None:
+    encoder = open_stream("wav", SAMPLE_RATE)
+    first = encoder.write(en[:100])
+    assert first[:4] == b"RIFF" and first[4:8] == b"\xff\xff\xff\xff"
+    assert first[40:44] == b"\xff\xff\xff\xff" and len(first) == 44 + 200
+    assert encoder.close() == b""
+    assert open_stream("wav", SAMPLE_RATE).close()[:4] == b"RIFF"  # no audio: a valid empty file
+
+
+def test_formats_that_need_the_whole_audio_do_not_stream() -> None:
+    for fmt in ("flac", "m4a"):
+        with pytest.raises(InvalidInput, match=f"'{fmt}' cannot be streamed"):
+            open_stream(fmt, SAMPLE_RATE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from f5serve import Engine, Progress
-from f5serve.engine.scheduler import Scheduler
+from f5serve.engine.mel import SAMPLE_RATE
+from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.errors import InvalidText, Overloaded
 
 REF_TEXT = "Some call me nature, others call me mother nature."
@@ -168,3 +170,32 @@ def test_full_backlog_is_refused_with_a_retry_estimate(engine: Engine, ref_wav: 
 def test_bad_text_fails_fast(scheduler: Scheduler, ref_wav: Path) -> None:
     with pytest.raises(InvalidText):
         asyncio.run(scheduler.synthesize("...", ref_wav, REF_TEXT))
+
+
+def test_streamed_chunks_carry_their_text_and_times_and_seams_equal_the_cross_fade(
+    engine: Engine, scheduler: Scheduler, ref_wav: Path
+) -> None:
+    async def main() -> list[StreamedChunk]:
+        stream = scheduler.stream_chunks(LONG, ref_wav, REF_TEXT, nfe_steps=4, seed=5)
+        return [chunk async for chunk in stream]
+
+    chunks = asyncio.run(main())
+    whole = engine.synthesize(LONG, ref_wav, REF_TEXT, nfe_steps=4, seed=5)
+    assert [c.text for c in chunks] == whole.chunks and len(chunks) >= 2
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    streamed = np.concatenate([c.audio for c in chunks])
+    assert rel(streamed, whole.audio) <= TOL
+    fade = 0.15  # the default cross_fade; every chunk here is longer than that
+    # the same timeline as the whole result's segments (which end mid-fade; a streamed chunk's
+    # end is where its audio ends, the next chunk not being known yet)
+    assert [c.start for c in chunks] == [s.start for s in whole.segments]
+    assert chunks[0].start == 0
+    assert chunks[-1].end == pytest.approx(len(whole.audio) / SAMPLE_RATE, abs=1e-3)
+    sent = 0
+    for before, after in itertools.pairwise(chunks):
+        assert after.start == pytest.approx(before.end - fade / 2, abs=1e-3)
+        sent += len(before.audio)
+        fade_in = round((before.end - fade) * SAMPLE_RATE)
+        assert abs(sent - fade_in) <= SAMPLE_RATE // 1000  # the fade is held back until blended
+        seam = slice(sent, round(before.end * SAMPLE_RATE))
+        assert np.abs(streamed[seam] - whole.audio[seam]).max() <= 1e-5

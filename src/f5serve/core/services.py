@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +20,7 @@ from f5serve.core.storage import Storage, StorageError, open_storage
 from f5serve.core.synthesis import Models, Speech, SpeechRequest, Synthesizer
 from f5serve.core.voices import VoiceLibrary, VoiceLimits
 from f5serve.engine.pronounce import Lexicon
+from f5serve.engine.scheduler import StreamedChunk
 from f5serve.errors import Timeout
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
 
@@ -59,8 +59,8 @@ class Services:
         self.metrics.observe_synthesis(kind, wall, speech.duration)
         return speech, wall
 
-    async def stream(self, request: SpeechRequest) -> AsyncIterator[np.ndarray]:
-        """Audio pieces as chunks finish, within the sync time limit (504 :class:`Timeout`)."""
+    async def stream(self, request: SpeechRequest) -> AsyncIterator[StreamedChunk]:
+        """The chunks as they finish, within the sync time limit (504 :class:`Timeout`)."""
         deadline = time.monotonic() + self.settings.request_timeout
         pieces = self.synthesizer.stream(request)
         while True:

@@ -26,7 +26,7 @@ from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Progress, ProgressCallback, Reference, Segment
 from f5serve.engine.pronounce import Lexicon
-from f5serve.engine.scheduler import Scheduler
+from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.engine.script import Line, Take, join_takes, parse_script, pause_audio, speakers
 from f5serve.errors import InvalidInput, NotFound, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
@@ -179,19 +179,28 @@ class Synthesizer:
             audio, result.sample_rate, plan.model, plan.language, plan.voice, result.seed, segments
         )
 
-    async def stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
-        """Audio pieces in order as chunks finish (``remove_silence`` does not apply)."""
+    async def stream(self, request: SpeechRequest) -> AsyncGenerator[StreamedChunk, None]:
+        """The chunks in order as they finish (``remove_silence`` does not apply). A script's
+        lines follow one another: the pause before a line leads the audio of its first chunk,
+        and times count over the whole output."""
         if not request.script:
-            async for piece in self._stream(request):
-                yield piece
+            async for chunk in self._stream(request):
+                yield chunk
             return
         lines = await asyncio.to_thread(self.script_lines, request)
         pause = pause_audio(request.options.speaker_pause, SAMPLE_RATE)
+        offset, index = 0.0, 0
         for i, line in enumerate(lines):
-            if i:
-                yield pause
-            async for piece in self._stream(line):
-                yield piece
+            lead = pause if i else pause[:0]
+            offset += len(lead) / SAMPLE_RATE
+            end = offset
+            async for chunk in self._stream(line):
+                audio = np.concatenate([lead, chunk.audio])
+                yield StreamedChunk(
+                    audio, index, chunk.text, offset + chunk.start, offset + chunk.end
+                )
+                lead, index, end = pause[:0], index + 1, offset + chunk.end
+            offset = end
 
     def script_lines(self, request: SpeechRequest) -> list[SpeechRequest]:
         """One request per line of a script (text before the first tag: the request's own
@@ -207,16 +216,16 @@ class Synthesizer:
             )
         return [_line_request(request, line) for line in lines]
 
-    async def _stream(self, request: SpeechRequest) -> AsyncGenerator[np.ndarray, None]:
+    async def _stream(self, request: SpeechRequest) -> AsyncGenerator[StreamedChunk, None]:
         async with self.plan(request) as plan:
-            async for piece in plan.scheduler.stream(
+            async for chunk in plan.scheduler.stream_chunks(
                 request.text,
                 plan.reference,
                 options=request.options,
                 language=plan.language,
                 lexicon=plan.lexicon,
             ):
-                yield piece
+                yield chunk
 
     async def check(self, request: SpeechRequest) -> None:
         """What synthesis would refuse at once, checked without synthesising (a job at its

@@ -180,10 +180,13 @@ class CrossFader:
     def __init__(self, seconds: float, sample_rate: int) -> None:
         self.overlap = int(seconds * sample_rate)
         self.tail: np.ndarray | None = None
+        self.length = 0  # samples of the joined audio so far (what was returned plus the tail)
 
     def push(self, wave: np.ndarray) -> np.ndarray:
-        """Add the next chunk; return the audio that can be played now."""
+        """Add the next chunk; return the audio that can be played now. The chunk starts at
+        sample ``length - len(wave)`` of the joined audio (its fade-in blends from there)."""
         current = wave
+        n = 0
         if self.tail is not None:
             n = min(self.overlap, len(self.tail), len(wave))
             if n <= 0:
@@ -191,6 +194,7 @@ class CrossFader:
             else:
                 blended = self.tail[-n:] * np.linspace(1, 0, n) + wave[:n] * np.linspace(0, 1, n)
                 current = np.concatenate([self.tail[:-n], blended, wave[n:]])
+        self.length += len(wave) - n
         keep = min(self.overlap, len(current))
         self.tail = current[len(current) - keep :]
         return current[: len(current) - keep].astype(np.float32)

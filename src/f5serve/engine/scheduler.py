@@ -39,6 +39,7 @@ from f5serve.engine.pipeline import (
     Reference,
     SynthesisResult,
     check_request,
+    chunk_segments,
 )
 from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import F5ServeError, Overloaded
@@ -47,6 +48,17 @@ log = logging.getLogger(__name__)
 
 ADMIT_WINDOW = 8  # waiting chunks compared for the next place in the batch
 MAX_OVERTAKES = 4  # later arrivals that may join before a waiting chunk
+
+
+@dataclass(frozen=True)
+class StreamedChunk:
+    """One chunk of the text as :meth:`Scheduler.stream_chunks` hands it over."""
+
+    audio: np.ndarray  # the joined audio that became final with this chunk (the last: the rest)
+    index: int
+    text: str
+    start: float  # seconds into the whole output where this chunk's segment begins
+    end: float  # where its audio ends (the next segment starts mid-fade, before that)
 
 
 @dataclass(eq=False)
@@ -153,7 +165,7 @@ class Scheduler:
         """
         opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
-        parts = [part async for part in self._audio(request)]
+        parts = [chunk.audio async for chunk in self._audio(request)]
         return request.prepared.result(np.concatenate(parts), request.lengths)
 
     async def stream(
@@ -172,16 +184,44 @@ class Scheduler:
 
         The pieces concatenate to exactly what :meth:`synthesize` returns.
         """
+        async for chunk in self.stream_chunks(
+            text,
+            ref_audio,
+            ref_text,
+            options=options,
+            progress=progress,
+            language=language,
+            lexicon=lexicon,
+            **overrides,
+        ):
+            if len(chunk.audio):
+                yield chunk.audio
+
+    async def stream_chunks(
+        self,
+        text: str,
+        ref_audio: AudioSource | Reference,
+        ref_text: str = "",
+        *,
+        options: SynthesisOptions | None = None,
+        progress: ProgressCallback | None = None,
+        language: str | None = None,
+        lexicon: Lexicon | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[StreamedChunk]:
+        """Like :meth:`stream`, one :class:`StreamedChunk` per chunk of the text, with its text
+        and where it lies in the whole output."""
         opts = resolve(options, overrides)
         request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
-        async for part in self._audio(request):
-            yield part
+        async for chunk in self._audio(request):
+            yield chunk
 
-    async def _audio(self, request: _Request) -> AsyncIterator[np.ndarray]:
+    async def _audio(self, request: _Request) -> AsyncIterator[StreamedChunk]:
         fader = CrossFader(request.prepared.options.cross_fade, SAMPLE_RATE)
         arrived: dict[int, np.ndarray] = {}
+        texts = request.prepared.chunks
         try:
-            for index in range(len(request.prepared.chunks)):
+            for index in range(len(texts)):
                 while index not in arrived:
                     got = await request.delivered.get()
                     if isinstance(got, BaseException):
@@ -190,9 +230,15 @@ class Scheduler:
                 wave = arrived.pop(index)
                 request.lengths.append(len(wave))
                 piece = fader.push(wave)
-                if len(piece):
-                    yield piece
-            yield fader.finish()
+                if index == len(texts) - 1:
+                    piece = np.concatenate([piece, fader.finish()])
+                # as SynthesisResult.segments counts it; the end is where this chunk's audio
+                # ends (the next one's segment starts in the middle of the fade before that)
+                cross_fade = request.prepared.options.cross_fade
+                segment = chunk_segments(
+                    texts[: index + 1], request.lengths, cross_fade, SAMPLE_RATE
+                )[-1]
+                yield StreamedChunk(piece, index, segment.text, segment.start, segment.end)
         finally:
             self._cancel(request)
 

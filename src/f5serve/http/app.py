@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from f5serve import __version__
 from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
-from f5serve.http import jobs, openai, system, tts, voices
+from f5serve.http import jobs, openai, stream_input, system, tts, voices
 from f5serve.http.auth import require_api_key
 from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (tts, jobs, voices, openai):
         app.include_router(module.router, dependencies=protected)
     app.include_router(system.metrics_router, dependencies=protected)
+    app.include_router(stream_input.router)  # a WebSocket: it checks the key itself
     install_web(app)
     return app
 

@@ -24,6 +24,16 @@ class TTSRequest(SpeechParams):
     audio_format: FormatName = Field(
         default="wav", description="Audio format inside a JSON response."
     )
+    stream: bool = Field(
+        default=False,
+        description="Send the audio as the chunks of the text finish (formats that cannot "
+        "stream, flac and m4a, are sent whole).",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="'sse': server-sent events (speech.segment, speech.audio.delta, "
+        "speech.audio.done) instead of the audio bytes; implies stream.",
+    )
 
 
 class SegmentTime(BaseModel):

@@ -1,4 +1,4 @@
-"""POST /v1/tts (JSON) and POST /v1/tts/upload (multipart): synthesise and wait."""
+"""POST /v1/tts (JSON) and POST /v1/tts/upload (multipart): synthesise and wait, or stream."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from f5serve.core.subtitles import segment_dicts
 from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
 from f5serve.engine.audio import FORMATS
 from f5serve.engine.options import option_fields
-from f5serve.errors import PayloadTooLarge
+from f5serve.errors import InvalidInput, PayloadTooLarge
 from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, SegmentTime, TTSRequest, TTSResponse
+from f5serve.http.streaming import speech_response
 
 router = APIRouter(tags=["tts"])
 
@@ -117,12 +118,24 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
+async def _stream(services: Services, request: SpeechRequest, body: TTSRequest) -> Response:
+    if body.response_format == "json":
+        raise InvalidInput(
+            "a stream sends audio: give an audio response_format (json is not streamed)"
+        )
+    if body.remove_silence:
+        raise InvalidInput("remove_silence needs the whole audio: it cannot be streamed")
+    return await speech_response(services, request, body.response_format, body.stream_format, "tts")
+
+
 def _check_base64_size(value: str, limit: int) -> None:
     if len(value) * 3 // 4 > limit + 3:
         raise PayloadTooLarge(f"ref_audio is larger than {limit} bytes")
 
 
 async def _respond(services: Services, request: SpeechRequest, body: TTSRequest) -> Response:
+    if body.stream or body.stream_format == "sse":
+        return await _stream(services, request, body)
     speech, wall = await services.speak(request, "tts")
     fmt = body.audio_format if body.response_format == "json" else body.response_format
     data = await encode_speech(speech, fmt)

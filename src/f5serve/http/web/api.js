@@ -39,6 +39,21 @@ export async function request(path, { method = "GET", json, form } = {}) {
   return response;
 }
 
+// The JSON payloads of a server-sent event stream (a fetch() response), as they arrive.
+export async function* serverEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    buffer += part.value;
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const lines = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const data = lines.filter((line) => line.startsWith("data: ")).map((line) => line.slice(6));
+      if (data.length) yield JSON.parse(data.join("\n"));
+    }
+  }
+}
+
 export async function getJson(path, options) {
   const response = await request(path, options);
   return response.status === 204 ? null : response.json();

@@ -1,7 +1,8 @@
-// Speak: synthesise a text and play it. Streaming uses POST v1/audio/speech with raw PCM, which
-// the server sends chunk by chunk; otherwise POST v1/tts (every option) returns the whole file.
+// Speak: synthesise a text and play it, with every option. Streaming asks POST v1/tts for
+// server-sent events with raw PCM: each chunk's text and times, then its audio, as the chunk is
+// made; without streaming the same endpoint returns the whole file.
 
-import { blobUrl, describe, FORMATS, fileName, getJson, request } from "./api.js";
+import { ApiError, blobUrl, describe, FORMATS, fileName, getJson, request, serverEvents } from "./api.js";
 import { PcmPlayer } from "./audio.js";
 import { $, download, formValues, h } from "./dom.js";
 
@@ -47,14 +48,20 @@ async function speak(form) {
 async function speakStreaming(values) {
   const started = performance.now();
   status("Synthesising…");
-  const body = { input: values.text, voice: values.voice, model: values.model || "tts-1", speed: values.speed, response_format: "pcm" };
-  const response = await request("v1/audio/speech", { method: "POST", json: body });
+  // The page picks the seed when none is given, so every download format holds this take.
+  const body = { text: values.text, ...pick(values, OPTIONS), seed: values.seed ?? randomSeed() };
+  const response = await request("v1/tts", { method: "POST", json: { ...body, response_format: "pcm", stream_format: "sse" } });
   player?.stop();
   player = new PcmPlayer();
-  const reader = response.body.getReader();
+  const segments = $("#speak-segments");
+  segments.replaceChildren();
+  segments.hidden = false;
   let firstAudio = null;
-  for (let part = await reader.read(); !part.done; part = await reader.read()) {
-    player.push(part.value);
+  for await (const event of serverEvents(response)) {
+    if (event.type === "error") throw new ApiError(response.status, event.error.code, event.error.message);
+    if (event.type === "speech.segment") segments.append(segmentRow(event));
+    if (event.type !== "speech.audio.delta") continue;
+    player.push(Uint8Array.from(atob(event.audio), (c) => c.charCodeAt(0)));
     firstAudio ??= (performance.now() - started) / 1000;
     status(`Playing: first audio after ${firstAudio.toFixed(1)} s, ${player.seconds.toFixed(1)} s received…`);
   }
@@ -62,25 +69,31 @@ async function speakStreaming(values) {
   const total = (performance.now() - started) / 1000;
   status(`Done: ${player.seconds.toFixed(1)} s of audio in ${total.toFixed(1)} s (first audio after ${firstAudio.toFixed(1)} s).`);
   const url = URL.createObjectURL(player.wav());
-  showResult(url, { streamed: "yes", duration: `${player.seconds.toFixed(2)} s`, "first audio": `${firstAudio.toFixed(2)} s` }, [
-    downloadButton("wav", () => download(url, fileName("speech", "wav"))),
-  ]);
+  const facts = { streamed: "yes", seed: body.seed, duration: `${player.seconds.toFixed(2)} s`, "first audio": `${firstAudio.toFixed(2)} s` };
+  showResult(url, facts, downloadButtons(url, body));
+}
+
+function segmentRow(segment) {
+  const times = `${segment.start.toFixed(2)}–${segment.end.toFixed(2)} s`;
+  return h("li", { dataset: { index: segment.index } }, h("span.muted", {}, times), " ", segment.text);
+}
+
+function randomSeed() {
+  return Math.floor(Math.random() * 2 ** 31);
 }
 
 async function speakWhole(values) {
   player?.stop();
   player = null;
+  $("#speak-segments").hidden = true;
   status("Synthesising…");
   const body = { text: values.text, ...pick(values, OPTIONS), response_format: "json", audio_format: "wav" };
   const result = await getJson("v1/tts", { method: "POST", json: body });
   const url = `data:${result.content_type};base64,${result.audio_base64}`;
   status(`Done in ${result.processing_time_seconds.toFixed(1)} s.`);
-  // The other formats are rendered again with the seed of this take, so they hold the same audio.
   const again = { ...body, seed: result.seed };
   delete again.audio_format;
-  const buttons = FORMATS.map((format) =>
-    downloadButton(format, () => (format === "wav" ? download(url, fileName("speech", "wav")) : downloadAgain(again, format))),
-  );
+  const buttons = downloadButtons(url, again);
   showResult(url, {
     model: result.model,
     language: result.language ?? "–",
@@ -90,6 +103,14 @@ async function speakWhole(values) {
     "processing time": `${result.processing_time_seconds.toFixed(2)} s`,
   }, buttons);
   $("#speak-audio").play().catch(() => {}); // a browser may refuse to autoplay: the controls remain
+}
+
+// WAV is the take itself; the other formats are rendered again with the take's seed, so they
+// hold the same audio.
+function downloadButtons(wavUrl, body) {
+  return FORMATS.map((format) =>
+    downloadButton(format, () => (format === "wav" ? download(wavUrl, fileName("speech", "wav")) : downloadAgain(body, format))),
+  );
 }
 
 async function downloadAgain(body, format) {
