@@ -56,6 +56,7 @@ class JobRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(64))  # the worker running it
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    queue: Mapped[str | None] = mapped_column(String(128))  # tts.<model>, where it waits to run
 
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),

@@ -8,17 +8,26 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from f5serve.core.db import open_database
-from f5serve.core.jobs import InProcessQueue, JobQueue, JobServices, JobStore, JobWorker
+from f5serve.core.db import JobRow, database_url, open_database
+from f5serve.core.jobs import InProcessQueue, JobServices, JobStore, JobWorker
+from f5serve.core.jobs.queue import queue_name
+from f5serve.core.jobs.worker import JobRunner
 from f5serve.core.metrics import Metrics
 from f5serve.core.settings import Settings
 from f5serve.core.storage import Storage, StorageError, open_storage
-from f5serve.core.synthesis import Models, Speech, SpeechRequest, Synthesizer
+from f5serve.core.synthesis import (
+    Models,
+    Speech,
+    SpeechRequest,
+    Synthesizer,
+    speech_request_from_dict,
+)
 from f5serve.core.voices import VoiceLibrary, VoiceLimits
 from f5serve.errors import Timeout
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
@@ -38,9 +47,20 @@ class Services:
     voices: VoiceLibrary
     synthesizer: Synthesizer
     jobs: JobStore
-    queue: JobQueue
-    worker: JobWorker
+    worker: JobRunner
     metrics: Metrics
+
+    async def submit_job(self, job_id: str, request: dict[str, Any]) -> tuple[JobRow, bool]:
+        """Store a job and queue it (in the queue of the model that will speak it);
+        ``(job, created)`` as :meth:`JobStore.create`."""
+        speech = speech_request_from_dict(request)
+        model = await asyncio.to_thread(
+            self.registry.route, speech.text, speech.language, speech.model
+        )
+        job, created = await asyncio.to_thread(self.jobs.create, job_id, request, queue_name(model))
+        if created:
+            await self.worker.requeued([job.id])
+        return job, created
 
     async def speak(self, request: SpeechRequest, kind: str) -> tuple[Speech, float]:
         """Synthesise within the sync time limit; ``(speech, wall seconds)``."""
@@ -103,7 +123,7 @@ class Services:
         self.registry.router.warm_up()
 
     def queue_depths(self) -> dict[str, float]:
-        return {"sync": self.models.queue_depth(), "jobs": float(self.queue.depth())}
+        return {"sync": self.models.queue_depth()} | self.worker.depths()
 
     async def close(self) -> None:
         """Stop the job worker, the schedulers and the idle reaper; unload the models."""
@@ -134,20 +154,8 @@ def build_services(settings: Settings) -> Services:
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
     models = Models(registry, settings.max_queued_requests)
     synthesizer = Synthesizer(models, voices, settings.default_voice, settings.nfe_steps)
-    jobs = JobStore(sessions)
-    queue = InProcessQueue()
     metrics = Metrics()
-    worker = JobWorker(
-        jobs,
-        queue,
-        JobServices(synthesizer, storage),
-        metrics,
-        concurrency=settings.job_workers,
-        timeout=settings.job_timeout,
-        retention=settings.job_retention,
-        cleanup_interval=settings.cleanup_interval,
-        lease_seconds=settings.job_lease_seconds,
-    )
+    jobs, worker = _job_worker(settings, sessions, JobServices(synthesizer, storage), metrics)
     services = Services(
         settings,
         sessions,
@@ -157,7 +165,6 @@ def build_services(settings: Settings) -> Services:
         voices,
         synthesizer,
         jobs,
-        queue,
         worker,
         metrics,
     )
@@ -166,3 +173,32 @@ def build_services(settings: Settings) -> Services:
     # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
     registry.manager.start_reaper()
     return services
+
+
+def _job_worker(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    services: JobServices,
+    metrics: Metrics,
+) -> tuple[JobStore, JobRunner]:
+    """The job store and worker: procrastinate's queues on PostgreSQL (shared by every process),
+    a queue in memory on SQLite (one process)."""
+    options: dict[str, Any] = {
+        "concurrency": settings.job_workers,
+        "timeout": settings.job_timeout,
+        "retention": settings.job_retention,
+        "cleanup_interval": settings.cleanup_interval,
+        "lease_seconds": settings.job_lease_seconds,
+        "max_attempts": settings.job_max_attempts,
+    }
+    if database_url(settings.database_url).get_backend_name() == "sqlite":
+        store = JobStore(sessions)
+        return store, JobWorker(store, InProcessQueue(), services, metrics, **options)
+    from f5serve.core.jobs.distributed import ProcrastinateQueue, QueueWorker
+
+    queue = ProcrastinateQueue(sessions)
+    store = JobStore(sessions, queue.enqueue)
+    models = settings.worker_model_list
+    queues = [queue_name(model) for model in models] if models else None
+    worker = QueueWorker(store, queue, settings.database_url, queues, services, metrics, **options)
+    return store, worker

@@ -172,7 +172,18 @@ class Settings(BaseSettings):
         description="Seconds a running job stays claimed without a heartbeat; the jobs of a "
         "worker that died are re-run after it (renewed every third of it).",
     )
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts of a job whose failures are transient (storage, device, internal); "
+        "invalid input is never tried again.",
+    )
     run_worker: bool = Field(default=True, description="Run the job worker in the API process.")
+    worker_models: str = Field(
+        default="",
+        description="Comma-separated models whose job queues this process serves (PostgreSQL; "
+        "empty = every model).",
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
     @field_validator(
@@ -222,6 +233,11 @@ class Settings(BaseSettings):
         return {k: v for k, v in given.items() if v is not None} | {
             "presign_expires": self.storage_url_expires
         }
+
+    @property
+    def worker_model_list(self) -> list[str]:
+        """The models of ``worker_models`` (empty: every model)."""
+        return [m.strip() for m in self.worker_models.split(",") if m.strip()]
 
     @property
     def api_key_set(self) -> frozenset[str]:
