@@ -32,10 +32,12 @@ def free_port() -> int:
 
 
 class Server:
-    """``f5serve serve`` as a child process, configured by environment variables."""
+    """``f5serve serve`` (or ``f5serve worker``) as a child process, configured by environment
+    variables."""
 
-    def __init__(self, root: Path, **extra: Any) -> None:
+    def __init__(self, root: Path, command: str = "serve", **extra: Any) -> None:
         self.root = root
+        self.command = command
         self.port = free_port()
         fields = make_deployment(root) | extra | {"port": self.port, "host": "127.0.0.1"}
         self.env = {**os.environ, **{f"F5SERVE_{k.upper()}": str(v) for k, v in fields.items()}}
@@ -45,7 +47,7 @@ class Server:
     def start(self) -> Server:
         log = (self.root / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(F5SERVE), "serve", "--env-file", str(self.root / "none.env")],
+            [str(F5SERVE), self.command, "--env-file", str(self.root / "none.env")],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

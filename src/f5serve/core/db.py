@@ -81,6 +81,19 @@ class VoiceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class WorkerRow(Base):
+    """A process that serves synthesis over HTTP (a worker), as it last announced itself."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(256))  # where API replicas reach it
+    models: Mapped[list[str]] = mapped_column(JSON)  # the models it serves (empty: every model)
+    capacity: Mapped[int] = mapped_column(Integer)  # requests and jobs it runs at once
+    in_flight: Mapped[int] = mapped_column(Integer)  # requests and jobs it ran at its heartbeat
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 def open_database(url: str) -> sessionmaker[Session]:
     """Connect to ``url``, check (PostgreSQL) or upgrade (SQLite) the schema, and return a
     session factory.

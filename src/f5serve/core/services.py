@@ -29,6 +29,7 @@ from f5serve.core.synthesis import (
     speech_request_from_dict,
 )
 from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.core.workers import Announcement, Presence, WorkerDirectory
 from f5serve.errors import Timeout
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
 
@@ -49,6 +50,24 @@ class Services:
     jobs: JobStore
     worker: JobRunner
     metrics: Metrics
+    workers: WorkerDirectory | None = None  # on PostgreSQL: the processes that synthesise
+    presence: Presence | None = None  # this process's entry in it, when it runs jobs
+    in_flight: int = 0  # sync requests being answered now
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether sync requests go to the workers (an API replica that runs no models)."""
+        return self.workers is not None and not self.settings.run_worker
+
+    async def start(self) -> None:
+        """Start the job worker and, on PostgreSQL, announce this process to the API replicas."""
+        await self.worker.start(run_jobs=self.settings.run_worker)
+        if self.presence is not None:
+            await self.presence.start()
+
+    def load(self) -> int:
+        """Requests and jobs this process is working on."""
+        return self.in_flight + self.worker.running
 
     async def submit_job(self, job_id: str, request: dict[str, Any]) -> tuple[JobRow, bool]:
         """Store a job and queue it (in the queue of the model that will speak it);
@@ -65,6 +84,7 @@ class Services:
     async def speak(self, request: SpeechRequest, kind: str) -> tuple[Speech, float]:
         """Synthesise within the sync time limit; ``(speech, wall seconds)``."""
         started = time.perf_counter()
+        self.in_flight += 1
         try:
             speech = await asyncio.wait_for(
                 self.synthesizer.synthesize(request), self.settings.request_timeout
@@ -74,6 +94,8 @@ class Services:
                 f"synthesis took longer than {self.settings.request_timeout:g} s; "
                 "use /v1/jobs for long texts"
             ) from None
+        finally:
+            self.in_flight -= 1
         wall = time.perf_counter() - started
         self.metrics.observe_synthesis(kind, wall, speech.duration)
         return speech, wall
@@ -82,19 +104,23 @@ class Services:
         """Audio pieces as chunks finish, within the sync time limit (504 :class:`Timeout`)."""
         deadline = time.monotonic() + self.settings.request_timeout
         pieces = self.synthesizer.stream(request)
-        while True:
-            try:
-                piece = await asyncio.wait_for(
-                    pieces.__anext__(), max(0.0, deadline - time.monotonic())
-                )
-            except StopAsyncIteration:
-                return
-            except asyncio.TimeoutError:
-                await pieces.aclose()
-                raise Timeout(
-                    f"synthesis took longer than {self.settings.request_timeout:g} s"
-                ) from None
-            yield piece
+        self.in_flight += 1
+        try:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(
+                        pieces.__anext__(), max(0.0, deadline - time.monotonic())
+                    )
+                except StopAsyncIteration:
+                    return
+                except asyncio.TimeoutError:
+                    await pieces.aclose()
+                    raise Timeout(
+                        f"synthesis took longer than {self.settings.request_timeout:g} s"
+                    ) from None
+                yield piece
+        finally:
+            self.in_flight -= 1
 
     def check_ready(self) -> dict[str, str]:
         """What /ready reports: each dependency "ok" or the reason it is not."""
@@ -112,11 +138,16 @@ class Services:
             checks["storage"] = f"unavailable: {exc.message}"
         default = self.registry.catalog.default_name
         loaded = self.registry.manager.is_loaded(default)
-        checks["model"] = "ok" if loaded or not self.settings.preload else "loading"
+        preloads = self.settings.preload and not self.forwarding
+        checks["model"] = "ok" if loaded or not preloads else "loading"
         return checks
 
     def preload(self) -> None:
-        """Load the default model and warm up the language detector (blocking)."""
+        """Load the default model and warm up the language detector (blocking); an API replica
+        that forwards sync requests loads no model."""
+        if self.forwarding:
+            self.registry.router.warm_up()
+            return
         name = self.registry.catalog.default_name
         log.info("loading the default model %s", name)
         self.registry.engine(name)
@@ -126,7 +157,10 @@ class Services:
         return {"sync": self.models.queue_depth()} | self.worker.depths()
 
     async def close(self) -> None:
-        """Stop the job worker, the schedulers and the idle reaper; unload the models."""
+        """Leave the worker directory; stop the job worker, the schedulers and the idle reaper;
+        unload the models."""
+        if self.presence is not None:
+            await self.presence.stop()
         await self.worker.stop()
         self.models.close()
         await asyncio.to_thread(self.registry.manager.close)  # joins the reaper thread
@@ -168,11 +202,27 @@ def build_services(settings: Settings) -> Services:
         worker,
         metrics,
     )
+    if database_url(settings.database_url).get_backend_name() != "sqlite":
+        services.workers = WorkerDirectory(sessions, stale_after=settings.job_lease_seconds)
+        if settings.run_worker:
+            services.presence = _presence(services)
     metrics.watch(services.queue_depths, registry.manager.loaded)
     # Idle unloading (model_idle_seconds) runs on a daemon thread from here on, for the HTTP app
     # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
     registry.manager.start_reaper()
     return services
+
+
+def _presence(services: Services) -> Presence:
+    settings = services.settings
+    assert services.workers is not None
+    me = Announcement(
+        services.worker.worker_id,
+        settings.worker_url(),
+        settings.worker_model_list,
+        max(settings.job_workers, 1),
+    )
+    return Presence(services.workers, me, services.load, settings.job_lease_seconds / 3)
 
 
 def _job_worker(

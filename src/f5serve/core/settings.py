@@ -7,6 +7,7 @@ and never imported as a global.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,11 @@ class Settings(BaseSettings):
         description="Comma-separated models whose job queues this process serves (PostgreSQL; "
         "empty = every model).",
     )
+    advertise_url: str | None = Field(
+        default=None,
+        description="URL where API replicas reach this worker (PostgreSQL; default "
+        "http://HOST:PORT, the machine's name for 0.0.0.0).",
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
     @field_validator(
@@ -196,6 +202,7 @@ class Settings(BaseSettings):
         "storage_secret_access_key",
         "max_loaded_models",
         "model_idle_seconds",
+        "advertise_url",
         mode="before",
     )
     @classmethod
@@ -233,6 +240,13 @@ class Settings(BaseSettings):
         return {k: v for k, v in given.items() if v is not None} | {
             "presign_expires": self.storage_url_expires
         }
+
+    def worker_url(self) -> str:
+        """Where API replicas reach this process: ``advertise_url``, else from host and port."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def worker_model_list(self) -> list[str]:

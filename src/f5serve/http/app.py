@@ -17,6 +17,7 @@ from f5serve.errors import PayloadTooLarge
 from f5serve.http import jobs, openai, system, tts, voices
 from f5serve.http.auth import require_api_key
 from f5serve.http.errors import error_response, install_error_handlers
+from f5serve.http.forward import ForwardMiddleware, Relay
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.middleware("http")(_observe)
+    if services.forwarding:  # an API replica: sync requests go to the workers
+        app.state.relay = Relay(services, body_limit(services))
+        app.add_middleware(ForwardMiddleware, relay=app.state.relay)
     app.include_router(system.router)
     protected = [Depends(require_api_key)]
     for module in (tts, jobs, voices, openai):
@@ -52,11 +56,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
     if services.settings.preload:
         await asyncio.to_thread(services.preload)
-    await services.worker.start(run_jobs=services.settings.run_worker)
+    await services.start()
     try:
         yield
     finally:
+        if services.forwarding:
+            await app.state.relay.close()
         await services.close()
+
+
+def body_limit(services: Services) -> int:
+    """The largest request body: an upload in base64 plus its framing."""
+    return services.settings.max_upload_bytes * 4 // 3 + BODY_OVERHEAD
 
 
 async def _observe(
@@ -64,7 +75,7 @@ async def _observe(
 ) -> Response:
     """Refuse oversized bodies early (413) and record request metrics."""
     services: Services = request.app.state.services
-    limit = services.settings.max_upload_bytes * 4 // 3 + BODY_OVERHEAD
+    limit = body_limit(services)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         return error_response(PayloadTooLarge(f"request body is {length} bytes (at most {limit})"))
