@@ -237,3 +237,26 @@ def test_a_cancel_from_another_process_stops_a_running_job(url: str, tmp_path: P
     run(scenario)
     assert other.get("long").status == CANCELLED and other.get("waiting").status == CANCELLED
     assert synthesizer.started == {"cancel me"}
+
+
+def test_a_worker_that_stops_hands_its_running_job_to_another(url: str, tmp_path: Path) -> None:
+    store, queue = queued_store(url)
+    store.create("handed-back", {"text": "long"}, "tts.tiny-en")
+
+    async def scenario() -> None:
+        stopping = FakeSynthesizer()  # never finishes on its own
+        first = make_worker(url, tmp_path, stopping, None)
+        await first.start()
+        await until(lambda: "long" in stopping.started)
+        await first.stop()  # a normal shutdown: the job goes back to its queue at once
+        assert store.get("handed-back").status == QUEUED
+        assert queue.depths() == {"tts.tiny-en": 1}
+        finishing = FakeSynthesizer()
+        finishing.release.set()
+        second = make_worker(url, tmp_path, finishing, None)
+        await second.start()
+        await until(lambda: store.get("handed-back").status == SUCCEEDED)
+        await second.stop()
+
+    run(scenario)
+    assert store.get("handed-back").attempts == 2

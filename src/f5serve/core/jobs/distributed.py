@@ -75,6 +75,7 @@ class QueueWorker(JobRunner):
         self.queues = None if queues is None else list(queues)
         self.app = App(connector=PsycopgConnector(conninfo=libpq_url(url)))
         self.app.task(name=TASK)(self._task)
+        self._fetcher: asyncio.Task[None] | None = None
 
     async def start(self, run_jobs: bool = True) -> None:
         """Re-queue the jobs of dead workers, then run procrastinate's worker."""
@@ -91,12 +92,15 @@ class QueueWorker(JobRunner):
                 stalled_worker_timeout=self.lease_seconds,
                 delete_jobs="successful",
             )
-            self._tasks.append(asyncio.create_task(worker))
-            self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+            self._fetcher = asyncio.create_task(worker)
+            self._tasks += [self._fetcher, asyncio.create_task(self._heartbeat_loop())]
         await super().start(run_jobs)
 
     async def stop(self) -> None:
-        """Stop the running jobs (they go back to the queue), then procrastinate's worker."""
+        """Stop taking jobs, stop the running ones (they go back to the queue), close."""
+        if self._fetcher is not None:
+            self._fetcher.cancel()  # procrastinate stops fetching, then waits for its tasks
+            await asyncio.sleep(0)
         for task in list(self._running.values()):
             task.cancel()
         await super().stop()
