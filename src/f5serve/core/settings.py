@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     )
     cleanup_interval: float = Field(default=60.0, description="Seconds between retention sweeps.")
     job_lease_seconds: float = Field(
-        default=30.0,
+        default=20.0,
         gt=0,
         description="Seconds a running job stays claimed without a heartbeat; the jobs of a "
         "worker that died are re-run after it (renewed every third of it).",

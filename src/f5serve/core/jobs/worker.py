@@ -1,6 +1,7 @@
-"""The in-process job worker: takes job ids from the queue, runs them (several at once, so they
-batch in the scheduler), records outcomes, holds leases on its running jobs, re-queues the jobs of
-dead workers and expires old outputs.
+"""Job workers. :class:`JobRunner` is what every worker does: run a job (several at once, so they
+batch in the scheduler), record its outcome, try a transient failure again, hold leases on its
+running jobs, re-queue the jobs of dead workers and expire old outputs. :class:`JobWorker` takes
+job ids from a queue in memory (SQLite); :mod:`f5serve.core.jobs.distributed` from procrastinate.
 
 Every third of a lease the worker renews the leases of its running jobs (stopping those it no
 longer holds: cancelled from any process, or taken over after its lease expired) and re-queues
