@@ -21,6 +21,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from f5serve.core.db import WorkerRow
 from f5serve.core.services import Services
 from f5serve.errors import F5ServeError, Overloaded, PayloadTooLarge
 from f5serve.http.errors import error_response
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 FORWARDED = frozenset({"/v1/tts", "/v1/tts/upload", "/v1/audio/speech"})
 ATTEMPTS = 3  # workers tried before giving up (each only if the connection was refused)
 RETRY_AFTER = 5.0  # seconds a client should wait when no worker can take its request
+DIRECTORY_TTL = 1.0  # seconds a replica reuses the list of live workers (loads change slower)
 NOT_RELAYED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "upgrade"})
 
 
@@ -41,6 +43,7 @@ class Relay:
         self.body_limit = body_limit
         timeout = httpx2.Timeout(services.settings.request_timeout + 30, connect=5.0)
         self.client = httpx2.AsyncClient(timeout=timeout)
+        self._live: dict[str, tuple[float, list[WorkerRow]]] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -49,8 +52,7 @@ class Relay:
         """The answer of a live worker of the request's model, or the reason there is none."""
         body = await _read_body(request, self.body_limit)
         model = await self._model(request)
-        assert self.services.workers is not None
-        workers = await asyncio.to_thread(self.services.workers.live, model)
+        workers = await self._workers(model)
         for worker in workers[:ATTEMPTS]:
             try:
                 upstream = await self._send(worker.url, request, body)
@@ -60,6 +62,17 @@ class Relay:
             return _relay(upstream)
         reason = "no live worker serves" if not workers else "no worker could take"
         raise Overloaded(f"{reason} model {model!r}; try again later", retry_after=RETRY_AFTER)
+
+    async def _workers(self, model: str) -> list[WorkerRow]:
+        """The live workers of ``model``, least loaded first (read at most every
+        :data:`DIRECTORY_TTL` while there are some; a worker that died since refuses the
+        connection and is skipped)."""
+        read_at, workers = self._live.get(model, (0.0, []))
+        if not workers or time.monotonic() - read_at > DIRECTORY_TTL:
+            assert self.services.workers is not None
+            workers = await asyncio.to_thread(self.services.workers.live, model)
+            self._live[model] = (time.monotonic(), workers)
+        return workers
 
     async def _model(self, request: Request) -> str:
         """The model that will speak the request (the default one when the request is not
