@@ -419,17 +419,49 @@ def serve(**options: Any) -> None:
     """Start the HTTP server (API, job worker, storage) in this process.
 
     Every option is also an environment variable F5SERVE_<NAME> (and may sit in a .env file);
-    a flag wins over the environment.
+    a flag wins over the environment. On PostgreSQL, --no-run-worker makes a stateless API
+    replica: it takes jobs and forwards sync requests to the workers (`f5serve worker`).
     """
-    import uvicorn
+    _run_server(_settings(options))
 
+
+def worker(**options: Any) -> None:
+    """Start a worker (PostgreSQL): it runs the jobs of the queues of --models, --concurrency
+    at once (they batch on the device), and answers the sync requests API replicas forward.
+
+    Run one per GPU. Every `serve` option applies too (--device cuda:1, --port ...).
+    """
+    from f5serve.core.db import database_url
+    from f5serve.errors import ConfigError
+
+    models, concurrency = options.pop("models"), options.pop("concurrency")
+    if models is not None:
+        options["worker_models"] = models
+    if concurrency is not None:
+        options["job_workers"] = concurrency
+    settings = _settings(options | {"run_worker": True})
+    if database_url(settings.database_url).get_backend_name() == "sqlite":
+        raise ConfigError(
+            "f5serve worker shares jobs through PostgreSQL: set F5SERVE_DATABASE_URL="
+            "postgresql://... (with SQLite, `f5serve serve` runs the jobs itself)"
+        )
+    _run_server(settings)
+
+
+def _settings(options: dict[str, Any]) -> Any:
     from f5serve.core.settings import Settings
-    from f5serve.http.app import create_app
-    from f5serve.http.auth import warn_if_open
 
     env_file = options.pop("env_file")
     given = {k: v for k, v in options.items() if v is not None}
-    settings = Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+    return Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+
+
+def _run_server(settings: Any) -> None:
+    import uvicorn
+
+    from f5serve.http.app import create_app
+    from f5serve.http.auth import warn_if_open
+
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     warn_if_open(settings.host, settings.api_key_set)
@@ -498,6 +530,32 @@ def _types(annotation: Any) -> tuple[Any, ...]:
     return typing.get_args(annotation) or (annotation,)
 
 
+WORKER_PARAMETERS = [
+    inspect.Parameter(
+        "models",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Optional[str],  # noqa: UP045 - typer needs it
+            typer.Option(
+                "--models",
+                help="Comma-separated models whose jobs this worker runs "
+                "(same as --worker-models; default: every model).",
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "concurrency",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Optional[int],  # noqa: UP045 - typer needs it
+            typer.Option("--concurrency", min=1, help="Jobs run at once (same as --job-workers)."),
+        ],
+    ),
+]
+
+
 def _register(command: Callable[..., None], name: str, params: list[inspect.Parameter]) -> None:
     """Register ``command`` under ``name`` with ``params`` as its (keyword) flags."""
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -517,6 +575,7 @@ def _synth_parameters() -> list[inspect.Parameter]:
 
 _register(synth, "synth", _synth_parameters())
 _register(serve, "serve", _serve_parameters())
+_register(worker, "worker", [*WORKER_PARAMETERS, *_serve_parameters()])
 
 
 def _human(size: int) -> str:

@@ -27,10 +27,12 @@ def free_port() -> int:
 
 
 class Server:
-    """``f5serve serve`` as a child process, configured by environment variables."""
+    """``f5serve serve`` (or ``f5serve worker``) as a child process, configured by environment
+    variables."""
 
-    def __init__(self, root: Path, **extra: Any) -> None:
+    def __init__(self, root: Path, command: str = "serve", **extra: Any) -> None:
         self.root = root
+        self.command = command
         self.fields = make_deployment(root) | extra | {"host": "127.0.0.1"}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -55,7 +57,7 @@ class Server:
         fields = self.fields | {"port": self.port}
         env = {**os.environ, **{f"F5SERVE_{k.upper()}": str(v) for k, v in fields.items()}}
         self.process = subprocess.Popen(
-            [str(F5SERVE), "serve", "--env-file", str(self.root / "none.env")],
+            [str(F5SERVE), self.command, "--env-file", str(self.root / "none.env")],
             env=env,
             stdout=log_path.open("ab"),
             stderr=subprocess.STDOUT,

@@ -65,11 +65,17 @@ def make_database_before_migrations(url: str) -> None:
     engine.dispose()
 
 
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """f5serve's own tables (procrastinate's, on PostgreSQL, are procrastinate's business)."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def schema_differences(url: str, metadata: MetaData) -> list[object]:
     """What separates the database's tables from ``metadata`` (Alembic's autogenerate diff)."""
     engine = engine_of(url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": ours}
+        context = MigrationContext.configure(conn, opts=opts)
         diff = [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
     engine.dispose()
     return diff

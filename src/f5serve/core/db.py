@@ -57,6 +57,7 @@ class JobRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(64))  # the worker running it
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    queue: Mapped[str | None] = mapped_column(String(128))  # tts.<model>, where it waits to run
 
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),
@@ -81,6 +82,19 @@ class VoiceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # {word or /pattern/: replacement} applied to text spoken in this voice
     pronunciations: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class WorkerRow(Base):
+    """A process that serves synthesis over HTTP (a worker), as it last announced itself."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(256))  # where API replicas reach it
+    models: Mapped[list[str]] = mapped_column(JSON)  # the models it serves (empty: every model)
+    capacity: Mapped[int] = mapped_column(Integer)  # requests and jobs it runs at once
+    in_flight: Mapped[int] = mapped_column(Integer)  # requests and jobs it ran at its heartbeat
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def open_database(url: str, timeout: float | None = None) -> sessionmaker[Session]:

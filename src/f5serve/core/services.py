@@ -8,17 +8,28 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from f5serve.core.db import open_database
-from f5serve.core.jobs import InProcessQueue, JobQueue, JobServices, JobStore, JobWorker
+from f5serve.core.db import JobRow, database_url, open_database
+from f5serve.core.jobs import InProcessQueue, JobServices, JobStore, JobWorker
+from f5serve.core.jobs.queue import queue_name
+from f5serve.core.jobs.worker import JobRunner
 from f5serve.core.metrics import Metrics
+from f5serve.core.params import same_speech
 from f5serve.core.settings import Settings
 from f5serve.core.storage import Storage, StorageError, open_storage
-from f5serve.core.synthesis import Models, Speech, SpeechRequest, Synthesizer
+from f5serve.core.synthesis import (
+    Models,
+    Speech,
+    SpeechRequest,
+    Synthesizer,
+    speech_request_from_dict,
+)
 from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.core.workers import Announcement, Presence, WorkerDirectory
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import StreamedChunk
 from f5serve.errors import Timeout
@@ -39,13 +50,49 @@ class Services:
     voices: VoiceLibrary
     synthesizer: Synthesizer
     jobs: JobStore
-    queue: JobQueue
-    worker: JobWorker
+    worker: JobRunner
     metrics: Metrics
+    workers: WorkerDirectory | None = None  # on PostgreSQL: the processes that synthesise
+    presence: Presence | None = None  # this process's entry in it, when it runs jobs
+    in_flight: int = 0  # sync requests being answered now
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether sync requests go to the workers (an API replica that runs no models)."""
+        return self.workers is not None and not self.settings.run_worker
+
+    async def start(self) -> None:
+        """Start the job worker and, on PostgreSQL, announce this process to the API replicas."""
+        await self.worker.start(run_jobs=self.settings.run_worker)
+        if self.presence is not None:
+            await self.presence.start()
+
+    def load(self) -> int:
+        """Requests and jobs this process is working on."""
+        return self.in_flight + self.worker.running
+
+    async def submit_job(self, job_id: str, body: dict[str, Any]) -> tuple[JobRow, bool]:
+        """Check a job's request now rather than in the worker (bad base64, a refused
+        reference, a script's unknown voice), store it and queue it in the queue of the model
+        that will speak it; ``(job, created)`` as :meth:`JobStore.create`."""
+        speech = speech_request_from_dict(body, self.synthesizer.defaults)
+        await self.synthesizer.check(speech)
+        if speech.script:
+            await asyncio.to_thread(self.synthesizer.script_lines, speech)
+        model = await asyncio.to_thread(
+            self.registry.route, speech.text, speech.language, speech.model
+        )
+        job, created = await asyncio.to_thread(
+            self.jobs.create, job_id, body, queue_name(model), same_speech
+        )
+        if created:
+            await self.worker.requeued([job.id])
+        return job, created
 
     async def speak(self, request: SpeechRequest, kind: str) -> tuple[Speech, float]:
         """Synthesise within the sync time limit; ``(speech, wall seconds)``."""
         started = time.perf_counter()
+        self.in_flight += 1
         try:
             speech = await asyncio.wait_for(
                 self.synthesizer.synthesize(request), self.settings.request_timeout
@@ -55,6 +102,8 @@ class Services:
                 f"synthesis took longer than {self.settings.request_timeout:g} s; "
                 "use /v1/jobs for long texts"
             ) from None
+        finally:
+            self.in_flight -= 1
         wall = time.perf_counter() - started
         self.metrics.observe_synthesis(kind, wall, speech.duration)
         return speech, wall
@@ -63,19 +112,23 @@ class Services:
         """The chunks as they finish, within the sync time limit (504 :class:`Timeout`)."""
         deadline = time.monotonic() + self.settings.request_timeout
         pieces = self.synthesizer.stream(request)
-        while True:
-            try:
-                piece = await asyncio.wait_for(
-                    pieces.__anext__(), max(0.0, deadline - time.monotonic())
-                )
-            except StopAsyncIteration:
-                return
-            except asyncio.TimeoutError:
-                await pieces.aclose()
-                raise Timeout(
-                    f"synthesis took longer than {self.settings.request_timeout:g} s"
-                ) from None
-            yield piece
+        self.in_flight += 1
+        try:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(
+                        pieces.__anext__(), max(0.0, deadline - time.monotonic())
+                    )
+                except StopAsyncIteration:
+                    return
+                except asyncio.TimeoutError:
+                    await pieces.aclose()
+                    raise Timeout(
+                        f"synthesis took longer than {self.settings.request_timeout:g} s"
+                    ) from None
+                yield piece
+        finally:
+            self.in_flight -= 1
 
     def check_ready(self) -> dict[str, str]:
         """What /ready reports: each dependency "ok" or the reason it is not."""
@@ -93,21 +146,29 @@ class Services:
             checks["storage"] = f"unavailable: {exc.message}"
         default = self.registry.catalog.default_name
         loaded = self.registry.manager.is_loaded(default)
-        checks["model"] = "ok" if loaded or not self.settings.preload else "loading"
+        preloads = self.settings.preload and not self.forwarding
+        checks["model"] = "ok" if loaded or not preloads else "loading"
         return checks
 
     def preload(self) -> None:
-        """Load the default model and warm up the language detector (blocking)."""
+        """Load the default model and warm up the language detector (blocking); an API replica
+        that forwards sync requests loads no model."""
+        if self.forwarding:
+            self.registry.router.warm_up()
+            return
         name = self.registry.catalog.default_name
         log.info("loading the default model %s", name)
         self.registry.engine(name)
         self.registry.router.warm_up()
 
     def queue_depths(self) -> dict[str, float]:
-        return {"sync": self.models.queue_depth(), "jobs": float(self.queue.depth())}
+        return {"sync": self.models.queue_depth()} | self.worker.depths()
 
     async def close(self) -> None:
-        """Stop the job worker, the schedulers and the idle reaper; unload the models."""
+        """Leave the worker directory; stop the job worker, the schedulers and the idle reaper;
+        unload the models."""
+        if self.presence is not None:
+            await self.presence.stop()
         await self.worker.stop()
         self.models.close()
         await asyncio.to_thread(self.registry.manager.close)  # joins the reaper thread
@@ -143,20 +204,8 @@ def build_services(settings: Settings) -> Services:
         settings.synthesis_defaults(),
         Lexicon.from_file(settings.pronunciations_file) if settings.pronunciations_file else None,
     )
-    jobs = JobStore(sessions)
-    queue = InProcessQueue()
     metrics = Metrics()
-    worker = JobWorker(
-        jobs,
-        queue,
-        JobServices(synthesizer, storage),
-        metrics,
-        concurrency=settings.job_workers,
-        timeout=settings.job_timeout,
-        retention=settings.job_retention,
-        cleanup_interval=settings.cleanup_interval,
-        lease_seconds=settings.job_lease_seconds,
-    )
+    jobs, worker = _job_worker(settings, sessions, JobServices(synthesizer, storage), metrics)
     services = Services(
         settings,
         sessions,
@@ -166,12 +215,56 @@ def build_services(settings: Settings) -> Services:
         voices,
         synthesizer,
         jobs,
-        queue,
         worker,
         metrics,
     )
+    if database_url(settings.database_url).get_backend_name() != "sqlite":
+        services.workers = WorkerDirectory(sessions, stale_after=settings.job_lease_seconds)
+        if settings.run_worker:
+            services.presence = _presence(services)
     metrics.watch(services.queue_depths, registry.manager.loaded)
     # Idle unloading (model_idle_seconds) runs on a daemon thread from here on, for the HTTP app
     # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
     registry.manager.start_reaper()
     return services
+
+
+def _presence(services: Services) -> Presence:
+    settings = services.settings
+    assert services.workers is not None
+    me = Announcement(
+        services.worker.worker_id,
+        settings.worker_url(),
+        settings.worker_model_list,
+        max(settings.job_workers, 1),
+    )
+    return Presence(services.workers, me, services.load, settings.job_lease_seconds / 3)
+
+
+def _job_worker(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    services: JobServices,
+    metrics: Metrics,
+) -> tuple[JobStore, JobRunner]:
+    """The job store and worker: procrastinate's queues on PostgreSQL (shared by every process),
+    a queue in memory on SQLite (one process)."""
+    options: dict[str, Any] = {
+        "concurrency": settings.job_workers,
+        "timeout": settings.job_timeout,
+        "retention": settings.job_retention,
+        "cleanup_interval": settings.cleanup_interval,
+        "lease_seconds": settings.job_lease_seconds,
+        "max_attempts": settings.job_max_attempts,
+    }
+    if database_url(settings.database_url).get_backend_name() == "sqlite":
+        store = JobStore(sessions)
+        return store, JobWorker(store, InProcessQueue(), services, metrics, **options)
+    from f5serve.core.jobs.distributed import ProcrastinateQueue, QueueWorker
+
+    queue = ProcrastinateQueue(sessions)
+    store = JobStore(sessions, queue.enqueue)
+    models = settings.worker_model_list
+    queues = [queue_name(model) for model in models] if models else None
+    worker = QueueWorker(store, queue, settings.database_url, queues, services, metrics, **options)
+    return store, worker

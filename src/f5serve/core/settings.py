@@ -7,6 +7,7 @@ and never imported as a global.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -192,12 +193,28 @@ class Settings(BaseSettings):
     )
     cleanup_interval: float = Field(default=60.0, description="Seconds between retention sweeps.")
     job_lease_seconds: float = Field(
-        default=30.0,
+        default=20.0,
         gt=0,
         description="Seconds a running job stays claimed without a heartbeat; the jobs of a "
         "worker that died are re-run after it (renewed every third of it).",
     )
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts of a job whose failures are transient (storage, device, internal); "
+        "invalid input is never tried again.",
+    )
     run_worker: bool = Field(default=True, description="Run the job worker in the API process.")
+    worker_models: str = Field(
+        default="",
+        description="Comma-separated models whose job queues this process serves (PostgreSQL; "
+        "empty = every model).",
+    )
+    advertise_url: str | None = Field(
+        default=None,
+        description="URL where API replicas reach this worker (PostgreSQL; default "
+        "http://HOST:PORT, the machine's name for 0.0.0.0).",
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
 
     @field_validator(
@@ -211,6 +228,7 @@ class Settings(BaseSettings):
         "storage_secret_access_key",
         "max_loaded_models",
         "model_idle_seconds",
+        "advertise_url",
         mode="before",
     )
     @classmethod
@@ -253,6 +271,18 @@ class Settings(BaseSettings):
         return {k: v for k, v in given.items() if v is not None} | {
             "presign_expires": self.storage_url_expires
         }
+
+    def worker_url(self) -> str:
+        """Where API replicas reach this process: ``advertise_url``, else from host and port."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def worker_model_list(self) -> list[str]:
+        """The models of ``worker_models`` (empty: every model)."""
+        return [m.strip() for m in self.worker_models.split(",") if m.strip()]
 
     @property
     def api_key_set(self) -> frozenset[str]:

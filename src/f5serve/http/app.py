@@ -17,6 +17,7 @@ from f5serve.http import jobs, openai, stream_input, system, tts, voices
 from f5serve.http.auth import require_api_key
 from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
+from f5serve.http.forward import ForwardMiddleware, Relay
 from f5serve.http.limits import BodyLimit
 from f5serve.http.web import install_web
 
@@ -40,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.middleware("http")(_observe)
+    if services.forwarding:  # an API replica: sync requests go to the workers
+        app.state.relay = Relay(services, body_limit(settings))
+        app.add_middleware(ForwardMiddleware, relay=app.state.relay)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(BodyLimit, limit=body_limit(settings))
     app.include_router(system.router)
@@ -65,10 +69,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
     if services.settings.preload:
         await asyncio.to_thread(services.preload)
-    await services.worker.start(run_jobs=services.settings.run_worker)
+    await services.start()
     try:
         yield
     finally:
+        if services.forwarding:
+            await app.state.relay.close()
         await services.close()
 
 

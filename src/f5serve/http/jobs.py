@@ -13,10 +13,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from f5serve.core.db import JobRow
 from f5serve.core.formats import FormatName, read_output
 from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
-from f5serve.core.params import same_speech
 from f5serve.core.services import Services
 from f5serve.core.subtitles import CONTENT_TYPES, SubtitleFormat, render_subtitles
-from f5serve.core.synthesis import check_text, speech_request_from_dict
+from f5serve.core.synthesis import check_text
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired, TooManyRequests
 from f5serve.http.deps import ServicesDep, audio_response
@@ -38,19 +37,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    # bad base64, a refused reference or a script's unknown voice fails now, not in the worker
-    request = speech_request_from_dict(speech, services.synthesizer.defaults)
-    await services.synthesizer.check(request)
-    if request.script:
-        await asyncio.to_thread(services.synthesizer.script_lines, request)
     queued = await services.worker.queued()
     if queued >= services.settings.max_queued_jobs:
         raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
-    job, created = await asyncio.to_thread(
-        services.jobs.create, body.job_id or uuid.uuid4().hex, speech, same_speech
-    )
-    if created:
-        await services.queue.put(job.id)
+    job, created = await services.submit_job(body.job_id or uuid.uuid4().hex, speech)
     status = job_status(job)
     return JSONResponse(
         {"job_id": job.id, "status": status.status, "links": status.links},

@@ -5,6 +5,10 @@ it while the job runs. A job whose lease has expired (its worker died) goes back
 What a worker writes about a job (progress, result, failure) is fenced by its :class:`Claim`: it
 applies only while the job is still running as that worker's attempt, so the late result of a
 worker presumed dead never overwrites a newer attempt, and a cancelled job stays cancelled.
+
+A store given an ``enqueue`` function (a queue that lives in the same database) calls it inside
+the transaction that makes a job queued (its creation, or its return to the queue), so a job is
+queued exactly when its row says so: a rolled-back submission leaves no queue entry.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED = (
 )
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, EXPIRED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+Enqueue = Callable[[Session, str, str | None], None]
+"""Queue ``(session, job id, queue name)`` inside the session's open transaction."""
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -77,23 +84,35 @@ class JobPage:
 class JobStore:
     """Create, read and update jobs (thread-safe: one session per call)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], enqueue: Enqueue | None = None) -> None:
         self.sessions = sessions
+        self.enqueue = enqueue
 
     def create(
         self,
         job_id: str,
         request: dict[str, Any],
+        queue: str | None = None,
         same: Callable[[dict[str, Any], dict[str, Any]], bool] = operator.eq,
     ) -> tuple[JobRow, bool]:
-        """Insert a queued job and commit; ``(job, created)``. The same ``job_id`` with the same
-        request (by ``same``, given the stored request first) returns the first job (``created``
-        False); with another request it is a conflict.
+        """Insert a queued job (waiting in ``queue``) and commit; ``(job, created)``. The same
+        ``job_id`` with the same request (by ``same``, given the stored request first) returns
+        the first job (``created`` False); with another request it is a conflict.
         """
-        row = JobRow(id=job_id, status=QUEUED, request=request, created_at=utcnow(), attempts=0)
+        row = JobRow(
+            id=job_id,
+            status=QUEUED,
+            request=request,
+            queue=queue,
+            created_at=utcnow(),
+            attempts=0,
+        )
         with self.sessions() as session:
             session.add(row)
             try:
+                session.flush()
+                if self.enqueue is not None:
+                    self.enqueue(session, job_id, queue)
                 session.commit()
                 return row, True
             except IntegrityError:
@@ -201,6 +220,11 @@ class JobStore:
         """A worker that stops puts its running jobs back in the queue at once; their ids."""
         return self._requeue(and_(JobRow.status == RUNNING, JobRow.worker_id == worker_id))
 
+    def hand_back(self, claim: Claim) -> bool:
+        """Put a job back in the queue to be tried again (a transient failure); whether the
+        claim was still held."""
+        return bool(self._requeue(claim.held()))
+
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""
         query = select(JobRow.id).where(JobRow.status == QUEUED).order_by(JobRow.created_at)
@@ -225,11 +249,14 @@ class JobStore:
     def _requeue(self, where: ColumnElement[bool]) -> list[str]:
         values = {"status": QUEUED, "progress": 0.0, "worker_id": None, "lease_expires_at": None}
         with self.sessions() as session:
-            ids = list(
-                session.scalars(update(JobRow).where(where).values(values).returning(JobRow.id))
-            )
+            requeued = session.execute(
+                update(JobRow).where(where).values(values).returning(JobRow.id, JobRow.queue)
+            ).all()
+            if self.enqueue is not None:
+                for job_id, queue in requeued:
+                    self.enqueue(session, job_id, queue)
             session.commit()
-        return ids
+        return [job_id for job_id, _ in requeued]
 
     def _finish(self, claim: Claim, values: dict[str, Any]) -> JobRow | None:
         if not self._update(claim.held(), values | {"finished_at": utcnow()}):

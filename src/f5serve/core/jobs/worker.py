@@ -1,6 +1,7 @@
-"""The in-process job worker: takes job ids from the queue, runs them (several at once, so they
-batch in the scheduler), records outcomes, holds leases on its running jobs, re-queues the jobs of
-dead workers and expires old outputs.
+"""Job workers. :class:`JobRunner` is what every worker does: run a job (several at once, so they
+batch in the scheduler), record its outcome, try a transient failure again, hold leases on its
+running jobs, re-queue the jobs of dead workers and expire old outputs. :class:`JobWorker` takes
+job ids from a queue in memory (SQLite); :mod:`f5serve.core.jobs.distributed` from procrastinate.
 
 Every third of a lease the worker renews the leases of its running jobs (stopping those it no
 longer holds: cancelled from any process, or taken over after its lease expired) and re-queues
@@ -16,13 +17,15 @@ import os
 import socket
 import time
 import uuid
+from typing import Any
 
-from f5serve.core.jobs.queue import JobQueue
+from f5serve.core.jobs.queue import InProcessQueue
 from f5serve.core.jobs.runner import JobServices, execute_job
 from f5serve.core.jobs.store import QUEUED, Claim, JobStore, retention_cutoff
 from f5serve.core.metrics import Metrics
+from f5serve.core.storage.base import StorageError
 from f5serve.engine.pipeline import Progress
-from f5serve.errors import F5ServeError, Timeout
+from f5serve.errors import DeviceError, F5ServeError, ModelUnavailable, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +38,23 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class JobWorker:
-    """Runs queued jobs in this process."""
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed attempt may succeed if tried again: storage, device, a model that could
+    not be had, or a fault of ours. Invalid input (and a job over its time limit) never is."""
+    if isinstance(exc, F5ServeError):
+        return isinstance(exc, StorageError | DeviceError | ModelUnavailable)
+    return not isinstance(exc, asyncio.TimeoutError)
+
+
+class JobRunner:
+    """What every job worker does: claim a job, run it, record its outcome (fenced by the
+    claim), hold leases, re-queue the jobs of dead workers, expire old outputs. Subclasses say
+    where job ids come from (:meth:`start`) and what a job back in the queue needs
+    (:meth:`requeued`)."""
 
     def __init__(
         self,
         store: JobStore,
-        queue: JobQueue,
         services: JobServices,
         metrics: Metrics,
         *,
@@ -50,9 +63,9 @@ class JobWorker:
         retention: float,
         cleanup_interval: float,
         lease_seconds: float,
+        max_attempts: int = 1,
     ) -> None:
         self.store = store
-        self.queue = queue
         self.services = services
         self.metrics = metrics
         self.concurrency = concurrency
@@ -60,6 +73,7 @@ class JobWorker:
         self.retention = retention
         self.cleanup_interval = cleanup_interval
         self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
         self.worker_id = new_worker_id()
         self._claims: dict[str, Claim] = {}
         self._written: dict[str, float] = {}
@@ -68,13 +82,7 @@ class JobWorker:
         services.on_progress = self._progress
 
     async def start(self, run_jobs: bool = True) -> None:
-        """Re-queue the jobs of dead workers, queue what is queued, then start the loops."""
-        if run_jobs:
-            await self._requeue_expired()
-            for job_id in await asyncio.to_thread(self.store.queued_ids):
-                await self.queue.put(job_id)
-            self._tasks += [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
-            self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        """Start the retention sweep (every process does it)."""
         self._tasks.append(asyncio.create_task(self._cleanup_loop()))
 
     async def stop(self) -> None:
@@ -97,23 +105,28 @@ class JobWorker:
         if task is not None:
             task.cancel()
 
-    async def _loop(self) -> None:
-        while True:
-            job_id = await self.queue.get()
-            task = asyncio.create_task(self._run(job_id))
-            self._running[job_id] = task
-            try:
-                await asyncio.wait({task})  # a cancelled job must not end the loop
-            except asyncio.CancelledError:
-                task.cancel()
-                raise
-            finally:
-                self._running.pop(job_id, None)
-                self._claims.pop(job_id, None)
-                self._written.pop(job_id, None)
-            if not task.cancelled() and task.exception() is not None:
-                # its outcome was not recorded: the job runs again once its lease expires
-                log.error("job %s: outcome not recorded: %s", job_id, task.exception())
+    @property
+    def running(self) -> int:
+        """Jobs this process runs now."""
+        return len(self._running)
+
+    async def run(self, job_id: str) -> None:
+        """Claim and run one job to its end (cancelling the job does not cancel the caller)."""
+        task = asyncio.create_task(self._run(job_id))
+        self._running[job_id] = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._running.pop(job_id, None)
+            self._claims.pop(job_id, None)
+            self._written.pop(job_id, None)
+
+    async def requeued(self, job_ids: list[str]) -> None:
+        """Jobs committed as queued (new, or back in the queue): a queue in memory is told here;
+        one in the database was written in the same transaction."""
 
     async def _run(self, job_id: str) -> None:
         try:
@@ -123,7 +136,7 @@ class JobWorker:
         except F5ServeError as exc:  # the database is unavailable: the job stays queued
             log.warning("job %s not claimed: %s; trying again later", job_id, exc.message)
             await asyncio.sleep(CLAIM_RETRY_SECONDS)
-            await self.queue.put(job_id)
+            await self.requeued([job_id])
             return
         if job is None:  # cancelled (or taken by another worker) while queued
             return
@@ -132,20 +145,32 @@ class JobWorker:
         try:
             run = execute_job(job_id, job.request, self.services)
             output = await asyncio.wait_for(run, self.timeout)
-        except asyncio.TimeoutError:
-            error = Timeout(f"the job took longer than {self.timeout:g} s")
-            await self._failed(claim, error.code, error.message)
-        except F5ServeError as exc:
-            await self._failed(claim, exc.code, exc.message)
-        except Exception:
-            log.exception("job %s failed unexpectedly", job_id)
-            message = "unexpected error while running the job (see the server log)"
-            await self._failed(claim, "internal_error", message)
+        except Exception as exc:
+            await self._attempt_failed(claim, exc)
         else:
             row = await asyncio.to_thread(self.store.succeed, claim, output.result)
             if self._recorded(claim, "succeeded", row):
                 wall = time.perf_counter() - started
                 self.metrics.observe_synthesis("job", wall, output.speech.duration)
+
+    async def _attempt_failed(self, claim: Claim, exc: Exception) -> None:
+        """Try a transient failure again while attempts are left; record any other."""
+        if is_transient(exc) and claim.attempt < self.max_attempts:
+            log.warning(
+                "job %s attempt %d failed (%s): trying again", claim.job_id, claim.attempt, exc
+            )
+            if await asyncio.to_thread(self.store.hand_back, claim):
+                await self.requeued([claim.job_id])
+            return
+        if isinstance(exc, asyncio.TimeoutError):
+            exc = Timeout(f"the job took longer than {self.timeout:g} s")
+        if isinstance(exc, F5ServeError):
+            await self._failed(claim, exc.code, exc.message)
+            return
+        log.error("job %s failed unexpectedly", claim.job_id, exc_info=exc)
+        await self._failed(
+            claim, "internal_error", "unexpected error while running the job (see the server log)"
+        )
 
     async def _failed(self, claim: Claim, code: str, message: str) -> None:
         row = await asyncio.to_thread(self.store.fail, claim, code, message)
@@ -191,14 +216,13 @@ class JobWorker:
         for job_id in await asyncio.to_thread(self.store.renew, claims, self.lease_seconds):
             log.info("job %s was cancelled or taken over: stopping it here", job_id)
             self.cancel(job_id)
-        for job_id in await self._requeue_expired():
-            await self.queue.put(job_id)
+        await self._requeue_expired()
 
-    async def _requeue_expired(self) -> list[str]:
+    async def _requeue_expired(self) -> None:
         requeued = await asyncio.to_thread(self.store.requeue_expired)
         if requeued:
             log.warning("re-running %d job(s) whose worker stopped", len(requeued))
-        return requeued
+            await self.requeued(requeued)
 
     async def _cleanup_loop(self) -> None:
         while True:
@@ -222,3 +246,32 @@ class JobWorker:
     async def queued(self) -> int:
         """Jobs waiting in the database (read in a thread)."""
         return await asyncio.to_thread(self.store.count, QUEUED)
+
+    def depths(self) -> dict[str, float]:
+        """Jobs waiting (the ``/metrics`` queue depth; read when metrics are scraped)."""
+        return {"jobs": float(self.store.count(QUEUED))}
+
+
+class JobWorker(JobRunner):
+    """Runs queued jobs in this process, from an in-memory queue (the embedded default)."""
+
+    def __init__(self, store: JobStore, queue: InProcessQueue, *args: Any, **kwargs: Any) -> None:
+        super().__init__(store, *args, **kwargs)
+        self.queue = queue
+
+    async def start(self, run_jobs: bool = True) -> None:
+        """Re-queue the jobs of dead workers, queue what is queued, then start the loops."""
+        if run_jobs:
+            await self._requeue_expired()
+            await self.requeued(await asyncio.to_thread(self.store.queued_ids))
+            self._tasks += [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+            self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        await super().start(run_jobs)
+
+    async def requeued(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            await self.queue.put(job_id)
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run(await self.queue.get())

@@ -1,0 +1,262 @@
+"""Jobs on procrastinate in the machine's PostgreSQL: a job and its queue entry are written in
+one transaction, each model has its queue, workers run only the queues of their models, the jobs
+of a dead worker run elsewhere exactly once, only transient failures are tried again, and a
+cancel from another process stops a running job.
+
+Workers here run in this process (with a fake synthesiser); ``test_scale_out.py`` runs real
+processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fresh_databases import fresh_postgres
+from sqlalchemy import text
+from test_job_ownership import FakeSynthesizer, until
+
+from f5serve.core.db import JobRow, open_database, upgrade_database
+from f5serve.core.jobs import JobServices, JobStore
+from f5serve.core.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from f5serve.core.metrics import Metrics
+from f5serve.core.storage import StorageError
+from f5serve.core.storage.local import LocalStorage
+from f5serve.core.synthesis import Speech, SpeechRequest
+from f5serve.errors import InvalidInput
+
+pytest.importorskip("procrastinate")
+from f5serve.core.jobs.distributed import ProcrastinateQueue, QueueWorker
+
+LONG = 30.0
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with fresh_postgres() as url:
+        upgrade_database(url)
+        yield url
+
+
+@pytest.fixture
+def url(pg_url: str) -> str:
+    """The module's database, emptied of jobs and queue entries."""
+    with open_database(pg_url)() as session:
+        session.execute(text("DELETE FROM jobs"))
+        session.execute(text("DELETE FROM procrastinate_jobs"))
+        session.commit()
+    return pg_url
+
+
+def queued_store(url: str) -> tuple[JobStore, ProcrastinateQueue]:
+    sessions = open_database(url)
+    queue = ProcrastinateQueue(sessions)
+    return JobStore(sessions, queue.enqueue), queue
+
+
+def entries(url: str) -> list[tuple[str, str, str]]:
+    """procrastinate's queue entries: (job id, queue, status)."""
+    query = text("SELECT args->>'job_id', queue_name, status::text FROM procrastinate_jobs")
+    with open_database(url)() as session:
+        return sorted(tuple(row) for row in session.execute(query))  # type: ignore[misc]
+
+
+def make_worker(
+    url: str, tmp_path: Path, synthesizer: Any, models: list[str] | None, lease: float = LONG
+) -> QueueWorker:
+    store, queue = queued_store(url)
+    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"))
+    queues = None if models is None else [f"tts.{m}" for m in models]
+    return QueueWorker(
+        store,
+        queue,
+        url,
+        queues,
+        services,
+        Metrics(),
+        concurrency=2,
+        timeout=LONG,
+        retention=LONG,
+        cleanup_interval=LONG,
+        lease_seconds=lease,
+        max_attempts=3,
+    )
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())  # type: ignore[arg-type]
+
+
+def test_a_job_and_its_queue_entry_are_one_transaction(url: str) -> None:
+    store, queue = queued_store(url)
+    job, created = store.create("kept", {"text": "Hi."}, "tts.tiny-en")
+    assert created and job.queue == "tts.tiny-en"
+    assert entries(url) == [("kept", "tts.tiny-en", "todo")]
+    assert queue.depths() == {"tts.tiny-en": 1}
+    # the same job again (an idempotent retry) queues nothing more
+    assert store.create("kept", {"text": "Hi."}, "tts.tiny-en")[1] is False
+
+    def defer_then_fail(session: Any, job_id: str, name: str | None) -> None:
+        queue.enqueue(session, job_id, name)
+        raise RuntimeError("the submission fails after its queue entry was written")
+
+    failing = JobStore(open_database(url), defer_then_fail)
+    with pytest.raises(RuntimeError):
+        failing.create("rolled-back", {"text": "Hi."}, "tts.tiny-en")
+    # the rollback took both: no row, no queue entry
+    with open_database(url)() as session:
+        assert session.get(JobRow, "rolled-back") is None
+    assert entries(url) == [("kept", "tts.tiny-en", "todo")]
+
+
+def test_workers_run_only_the_queues_of_their_models(url: str, tmp_path: Path) -> None:
+    store, queue = queued_store(url)
+    store.create("english", {"text": "english"}, "tts.tiny-en")
+    store.create("german", {"text": "german"}, "tts.tiny-de")
+
+    async def scenario() -> None:
+        synthesizer = FakeSynthesizer()
+        synthesizer.release.set()
+        english = make_worker(url, tmp_path, synthesizer, ["tiny-en"])
+        await english.start()
+        await until(lambda: store.get("english").status == SUCCEEDED)
+        # the German job waits for a worker that serves German ...
+        assert store.get("german").status == QUEUED and queue.depths() == {"tts.tiny-de": 1}
+        assert english.depths() == {"jobs": 1.0, "tts.tiny-de": 1.0}
+        german = make_worker(url, tmp_path, synthesizer, ["tiny-de"])
+        await german.start()  # ... and runs once one starts
+        await until(lambda: store.get("german").status == SUCCEEDED)
+        await english.stop()
+        await german.stop()
+
+    run(scenario)
+    assert (tmp_path / "storage" / "output" / "german.wav").is_file()
+    assert entries(url) == []  # finished entries are deleted
+
+
+def test_the_jobs_of_a_dead_worker_run_once_on_another(url: str, tmp_path: Path) -> None:
+    store, _ = queued_store(url)
+    for job_id in ("orphan-1", "orphan-2"):
+        store.create(job_id, {"text": job_id}, "tts.tiny-en")
+        # a worker claimed them, then died: their leases run out, their entries stay taken
+        store.claim(job_id, "a-worker-that-dies", 0.5)
+    with open_database(url)() as session:
+        session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
+        session.commit()
+    completions: list[str] = []
+
+    class Counting(FakeSynthesizer):
+        async def synthesize(self, request: SpeechRequest, progress: Any = None) -> Speech:
+            speech = await super().synthesize(request, progress)
+            completions.append(request.text)
+            return speech
+
+    async def scenario() -> None:
+        synthesizer = Counting()
+        synthesizer.release.set()
+        survivor = make_worker(url, tmp_path, synthesizer, ["tiny-en"], lease=0.6)
+        await survivor.start()
+        await until(lambda: all(store.get(j).status == SUCCEEDED for j in ("orphan-1", "orphan-2")))
+        await until(lambda: entries(url) == [])  # the dead worker's stalled entries are closed
+        await survivor.stop()
+
+    run(scenario)
+    assert sorted(completions) == ["orphan-1", "orphan-2"]
+    assert {store.get(j).attempts for j in ("orphan-1", "orphan-2")} == {2}
+
+
+class Failing(FakeSynthesizer):
+    """Fails each job's first ``failures[text]`` attempts with the given error."""
+
+    def __init__(self, failures: dict[str, tuple[int, Exception]]) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls: dict[str, int] = {}
+        self.release.set()
+
+    async def synthesize(self, request: SpeechRequest, progress: Any = None) -> Speech:
+        self.calls[request.text] = self.calls.get(request.text, 0) + 1
+        times, error = self.failures.get(request.text, (0, None))
+        if error is not None and self.calls[request.text] <= times:
+            raise error
+        return Speech(np.zeros(2400, dtype=np.float32), 24000, "fake", "en", None, 0)
+
+
+def test_only_transient_failures_are_tried_again(url: str, tmp_path: Path) -> None:
+    store, _ = queued_store(url)
+    synthesizer = Failing(
+        {
+            "storage hiccup": (1, StorageError("the bucket did not answer")),
+            "internal bug": (5, RuntimeError("boom")),
+            "bad input": (5, InvalidInput("no such voice")),
+        }
+    )
+    ids = [name.replace(" ", "-") for name in synthesizer.failures]
+    for job_id, name in zip(ids, synthesizer.failures, strict=True):
+        store.create(job_id, {"text": name}, "tts.tiny-en")
+
+    async def scenario() -> None:
+        worker = make_worker(url, tmp_path, synthesizer, None)
+        await worker.start()
+        done = (SUCCEEDED, FAILED)
+        await until(
+            lambda: all(store.get(j.replace(" ", "-")).status in done for j in synthesizer.failures)
+        )
+        await worker.stop()
+
+    run(scenario)
+    hiccup, bug, bad = (store.get(j) for j in ("storage-hiccup", "internal-bug", "bad-input"))
+    assert (hiccup.status, hiccup.attempts) == (SUCCEEDED, 2)
+    assert (bug.status, bug.attempts, bug.error_code) == (FAILED, 3, "internal_error")
+    assert (bad.status, bad.attempts, bad.error_code) == (FAILED, 1, "invalid_input")
+    assert synthesizer.calls == {"storage hiccup": 2, "internal bug": 3, "bad input": 1}
+
+
+def test_a_cancel_from_another_process_stops_a_running_job(url: str, tmp_path: Path) -> None:
+    store, _ = queued_store(url)
+    other = JobStore(open_database(url))
+    store.create("long", {"text": "cancel me"}, "tts.tiny-en")
+    store.create("waiting", {"text": "never runs"}, "tts.tiny-de")
+
+    synthesizer = FakeSynthesizer()
+
+    async def scenario() -> None:
+        worker = make_worker(url, tmp_path, synthesizer, ["tiny-en", "tiny-de"], lease=0.6)
+        other.cancel("waiting")  # queued: its entry runs to nothing
+        await worker.start()
+        await until(lambda: "cancel me" in synthesizer.started)
+        assert other.get("long").status == RUNNING
+        other.cancel("long")
+        await until(lambda: "cancel me" in synthesizer.cancelled)
+        await until(lambda: entries(url) == [])
+        await worker.stop()
+
+    run(scenario)
+    assert other.get("long").status == CANCELLED and other.get("waiting").status == CANCELLED
+    assert synthesizer.started == {"cancel me"}
+
+
+def test_a_worker_that_stops_hands_its_running_job_to_another(url: str, tmp_path: Path) -> None:
+    store, queue = queued_store(url)
+    store.create("handed-back", {"text": "long"}, "tts.tiny-en")
+
+    async def scenario() -> None:
+        stopping = FakeSynthesizer()  # never finishes on its own
+        first = make_worker(url, tmp_path, stopping, None)
+        await first.start()
+        await until(lambda: "long" in stopping.started)
+        await first.stop()  # a normal shutdown: the job goes back to its queue at once
+        assert store.get("handed-back").status == QUEUED
+        assert queue.depths() == {"tts.tiny-en": 1}
+        finishing = FakeSynthesizer()
+        finishing.release.set()
+        second = make_worker(url, tmp_path, finishing, None)
+        await second.start()
+        await until(lambda: store.get("handed-back").status == SUCCEEDED)
+        await second.stop()
+
+    run(scenario)
+    assert store.get("handed-back").attempts == 2
