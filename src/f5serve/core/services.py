@@ -91,17 +91,17 @@ class Services:
             checks["storage"] = "ok"
         except StorageError as exc:
             checks["storage"] = f"unavailable: {exc.message}"
-        default = self.registry.catalog.default_name
-        loaded = self.registry.manager.is_loaded(default)
+        default = self.registry.default_model
+        loaded = self.registry.is_loaded(default)
         checks["model"] = "ok" if loaded or not self.settings.preload else "loading"
         return checks
 
     def preload(self) -> None:
         """Load the default model and warm up the language detector (blocking)."""
-        name = self.registry.catalog.default_name
+        name = self.registry.default_model
         log.info("loading the default model %s", name)
         self.registry.engine(name)
-        self.registry.router.warm_up()
+        self.registry.warm_up()
 
     def queue_depths(self) -> dict[str, float]:
         return {"sync": self.models.queue_depth(), "jobs": float(self.queue.depth())}
@@ -110,7 +110,7 @@ class Services:
         """Stop the job worker, the schedulers and the idle reaper; unload the models."""
         await self.worker.stop()
         self.models.close()
-        await asyncio.to_thread(self.registry.manager.close)  # joins the reaper thread
+        await asyncio.to_thread(self.registry.close)  # joins the reaper thread
 
 
 def build_services(settings: Settings) -> Services:
@@ -170,8 +170,8 @@ def build_services(settings: Settings) -> Services:
         worker,
         metrics,
     )
-    metrics.watch(services.queue_depths, registry.manager.loaded)
+    metrics.watch(services.queue_depths, registry.loaded)
     # Idle unloading (model_idle_seconds) runs on a daemon thread from here on, for the HTTP app
     # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
-    registry.manager.start_reaper()
+    registry.start_reaper()
     return services
