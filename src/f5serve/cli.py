@@ -298,7 +298,7 @@ def _registry_engine(
     name = registry.route(text, language or "auto", model)
     err.print(f"model {name}")
     if language in (None, "auto"):
-        language = registry.router.detect(text).language
+        language = registry.detect_language(text).language
     return registry.engine(name), language
 
 

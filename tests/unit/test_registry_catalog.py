@@ -17,7 +17,7 @@ from f5serve.registry import (
     LocalPath,
     ModelSpec,
 )
-from f5serve.registry.download import pick_checkpoint
+from f5serve.registry.store import pick_checkpoint
 
 # (name, languages, repo, checkpoint, vocab, preset, licence) as REFERENCE.md §6 lists them.
 EXPECTED = [

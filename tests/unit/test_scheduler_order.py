@@ -48,13 +48,15 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
             with self._wake:
                 self._wake.wait_for(lambda: requests_seen(self) >= len(SEEDS), timeout=60)
                 self._admit()
-        seen["batches"].append({c.request.seed for c in self._active.values()})
+        seen["batches"].append({c.request.prepared.seed for c in self._active.values()})
         step(self)
 
     def spy_admit(self: Scheduler) -> None:
         before = set(self._active)
         admit(self)
-        seen["admitted"] += [c.request.seed for k, c in self._active.items() if k not in before]
+        seen["admitted"] += [
+            c.request.prepared.seed for k, c in self._active.items() if k not in before
+        ]
 
     monkeypatch.setattr(Scheduler, "_step", spy_step)
     monkeypatch.setattr(Scheduler, "_admit", spy_admit)
@@ -72,7 +74,8 @@ def run_in_order(sched: Scheduler, reference: Reference, texts: list[str]) -> No
                 asyncio.create_task(sched.synthesize(text, reference, nfe_steps=2, seed=seed))
             )
             await asyncio.sleep(0)  # let it reach the queue before the next one
-        await asyncio.gather(*tasks)
+        # a scheduler thread that died would leave them waiting: fail instead of hanging
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
 
     try:
         asyncio.run(main())

@@ -47,16 +47,15 @@ class VoiceInfo:
 
 def models(registry: ModelRegistry) -> list[ModelInfo]:
     """Every model of the catalogue, in catalogue order."""
-    catalog = registry.catalog
-    loaded = {m.name: m for m in registry.manager.loaded()}
+    loaded = {m.name: m for m in registry.loaded()}
     infos = []
-    for spec in catalog.models:
+    for spec in registry.specs():
         on = loaded.get(spec.name)
         infos.append(
             ModelInfo(
                 name=spec.name,
                 languages=list(spec.languages),
-                default=spec.name == catalog.default_name,
+                default=spec.name == registry.default_model,
                 licence=spec.licence,
                 description=spec.description or None,
                 device=on.device if on else None,

@@ -144,8 +144,8 @@ class Services:
             checks["storage"] = "ok"
         except StorageError as exc:
             checks["storage"] = f"unavailable: {exc.message}"
-        default = self.registry.catalog.default_name
-        loaded = self.registry.manager.is_loaded(default)
+        default = self.registry.default_model
+        loaded = self.registry.is_loaded(default)
         preloads = self.settings.preload and not self.forwarding
         checks["model"] = "ok" if loaded or not preloads else "loading"
         return checks
@@ -154,12 +154,12 @@ class Services:
         """Load the default model and warm up the language detector (blocking); an API replica
         that forwards sync requests loads no model."""
         if self.forwarding:
-            self.registry.router.warm_up()
+            self.registry.warm_up()
             return
-        name = self.registry.catalog.default_name
+        name = self.registry.default_model
         log.info("loading the default model %s", name)
         self.registry.engine(name)
-        self.registry.router.warm_up()
+        self.registry.warm_up()
 
     def queue_depths(self) -> dict[str, float]:
         return {"sync": self.models.queue_depth()} | self.worker.depths()
@@ -171,7 +171,7 @@ class Services:
             await self.presence.stop()
         await self.worker.stop()
         self.models.close()
-        await asyncio.to_thread(self.registry.manager.close)  # joins the reaper thread
+        await asyncio.to_thread(self.registry.close)  # joins the reaper thread
 
 
 def build_services(settings: Settings) -> Services:
@@ -222,10 +222,10 @@ def build_services(settings: Settings) -> Services:
         services.workers = WorkerDirectory(sessions, stale_after=settings.job_lease_seconds)
         if settings.run_worker:
             services.presence = _presence(services)
-    metrics.watch(services.queue_depths, registry.manager.loaded)
+    metrics.watch(services.queue_depths, registry.loaded)
     # Idle unloading (model_idle_seconds) runs on a daemon thread from here on, for the HTTP app
     # and the RunPod worker alike; Services.close() stops it. The default model is pinned.
-    registry.manager.start_reaper()
+    registry.start_reaper()
     return services
 
 

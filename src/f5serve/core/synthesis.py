@@ -86,13 +86,13 @@ class Models:
         self.max_queued_requests = max_queued_requests
         self._schedulers: dict[str, tuple[Engine, Scheduler]] = {}
         self._lock = threading.Lock()
-        registry.manager.on_unload(self.forget)
+        registry.on_unload(self.forget)
 
     @asynccontextmanager
     async def hold(self, name: str) -> AsyncIterator[tuple[Engine, Scheduler]]:
         """The engine of ``name`` (loaded in a thread on first use) and its scheduler, held
         so that the registry cannot evict the model while the request runs."""
-        use = self.registry.manager.use(name)
+        use = self.registry.use(name)
         engine = await asyncio.to_thread(use.__enter__)
         try:
             yield engine, self._scheduler(name, engine)
@@ -243,7 +243,7 @@ class Synthesizer:
         model = self.models.registry.route(request.text, request.language, request.model)
         language: str | None = request.language
         if language == AUTO:
-            language = self.models.registry.router.detect(request.text).language
+            language = self.models.registry.detect_language(request.text).language
         async with self.models.hold(model) as (engine, scheduler):
             reference, voice = await self._reference(request, model, engine)
             lexicon = self.lexicon.then(voice_lexicon(voice)).then(request.pronunciations)

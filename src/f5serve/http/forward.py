@@ -86,11 +86,11 @@ class Relay:
             text = str(fields.get("text") or fields.get("input") or "")
             language = str(fields.get("language") or "auto")
             model = fields.get("model")
-            if model is not None and model not in registry.catalog.names():
+            if model is not None and model not in {spec.name for spec in registry.specs()}:
                 model = None  # an OpenAI model name (tts-1) means the default route
             return await asyncio.to_thread(registry.route, text, language, model)
         except (ValueError, AttributeError, F5ServeError):
-            return registry.catalog.default_name
+            return registry.default_model
 
     async def _send(self, url: str, request: Request, body: bytes) -> httpx2.Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_RELAYED}

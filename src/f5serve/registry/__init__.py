@@ -10,11 +10,11 @@ from f5serve.registry.catalog import (
     LocalPath,
     ModelSpec,
 )
-from f5serve.registry.download import ModelFiles, ModelStore
 from f5serve.registry.language import AUTO, Detection, LanguageRouter
 from f5serve.registry.manager import LoadedModel, ModelManager
-from f5serve.registry.models import ModelRegistry
+from f5serve.registry.model_registry import ModelRegistry
 from f5serve.registry.models_file import load_catalog, read_models_file
+from f5serve.registry.store import ModelFiles, ModelStore
 
 __all__ = [
     "AUTO",

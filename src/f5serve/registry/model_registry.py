@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
@@ -15,10 +16,10 @@ from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
 from f5serve.engine.pipeline import Engine
 from f5serve.registry.catalog import Catalog, ModelSpec
-from f5serve.registry.download import ModelFiles, ModelStore, ProgressMode
-from f5serve.registry.language import AUTO, LanguageRouter
-from f5serve.registry.manager import ModelManager
+from f5serve.registry.language import AUTO, Detection, LanguageRouter
+from f5serve.registry.manager import LoadedModel, ModelManager
 from f5serve.registry.models_file import load_catalog
+from f5serve.registry.store import ModelFiles, ModelStore, ProgressMode
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,47 @@ class ModelRegistry:
             max_models=max_models,
             idle_seconds=idle_seconds,
         )
+
+    @property
+    def default_model(self) -> str:
+        """The catalogue's default model (pinned: never unloaded)."""
+        return self.catalog.default_name
+
+    def specs(self) -> list[ModelSpec]:
+        """Every model of the catalogue, in catalogue order."""
+        return list(self.catalog.models)
+
+    def loaded(self) -> list[LoadedModel]:
+        """The models in memory, with their device and size."""
+        return self.manager.loaded()
+
+    def is_loaded(self, name: str) -> bool:
+        return self.manager.is_loaded(name)
+
+    def use(self, name: str) -> AbstractContextManager[Engine]:
+        """Hold the engine of ``name`` (loaded on first use) so that it is not evicted while the
+        block runs."""
+        return self.manager.use(name)
+
+    def on_unload(self, listener: Callable[[str, Engine], None]) -> None:
+        """Call ``listener(name, engine)`` whenever a model is unloaded."""
+        self.manager.on_unload(listener)
+
+    def detect_language(self, text: str) -> Detection:
+        """The language of ``text`` among the catalogue's languages."""
+        return self.router.detect(text)
+
+    def warm_up(self) -> None:
+        """Load the language detector now rather than on the first ``auto`` request."""
+        self.router.warm_up()
+
+    def start_reaper(self) -> None:
+        """Unload idle models in the background (when an idle time is set)."""
+        self.manager.start_reaper()
+
+    def close(self) -> None:
+        """Stop the reaper and unload every model."""
+        self.manager.close()
 
     def spec(self, name: str) -> ModelSpec:
         """The catalogue entry ``name`` (:class:`NotFound` lists the known ones)."""
