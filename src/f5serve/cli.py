@@ -457,18 +457,11 @@ def _settings(options: dict[str, Any]) -> Any:
 
 
 def _run_server(settings: Any) -> None:
-    import uvicorn
-
-    from f5serve.http.app import create_app
-    from f5serve.http.auth import warn_if_open
+    from f5serve.http.app import serve
 
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    warn_if_open(settings.host, settings.api_key_set)
-    app = create_app(settings)
-    if settings.preload:  # here, so that a model that cannot load is one line, not a traceback
-        app.state.services.preload()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    serve(settings)
 
 
 def _serve_parameters() -> list[inspect.Parameter]:

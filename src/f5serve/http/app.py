@@ -8,13 +8,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
 
 from f5serve import __version__
 from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
 from f5serve.http import jobs, openai, stream_input, system, tts, voices
-from f5serve.http.auth import require_api_key
+from f5serve.http.auth import require_api_key, warn_if_open
 from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
 from f5serve.http.forward import ForwardMiddleware, Relay
@@ -91,3 +92,14 @@ async def _observe(
         request.method, path, response.status_code, time.perf_counter() - started
     )
     return response
+
+
+def serve(settings: Settings) -> None:
+    """Run the HTTP door until it is stopped (what ``f5serve serve`` and ``f5serve worker``
+    start): warn when it is open to other machines without keys, load the default model first
+    (so that a model that cannot load is one line, not a traceback), then serve."""
+    warn_if_open(settings.host, settings.api_key_set)
+    app = create_app(settings)
+    if settings.preload:
+        app.state.services.preload()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
