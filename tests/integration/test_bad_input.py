@@ -59,7 +59,9 @@ def client(
 ) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp(f"bad-{request.param}")
     with database(request.param, root) as url:
-        settings = make_settings(root, database_url=url, api_keys="k", run_worker=False)
+        # it runs its worker: on PostgreSQL a process that runs none is an API replica, which
+        # forwards /v1/tts to the workers
+        settings = make_settings(root, database_url=url, api_keys="k")
         with TestClient(create_app(settings)) as test_client:
             yield test_client
 
