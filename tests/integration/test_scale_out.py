@@ -150,7 +150,7 @@ def test_nothing_is_lost_when_workers_die(cluster: Cluster) -> None:
     )
     assert {cluster.job(i)["attempts"] for i in ids} <= {1, 2}
     assert any(cluster.job(i)["attempts"] == 2 for i in ids)  # B's jobs ran again on A
-    outputs = Path(cluster.api.env["F5SERVE_STORAGE_URL"]) / "output"
+    outputs = Path(cluster.api.fields["storage_url"]) / "output"
     assert {f"{i}.wav" for i in ids} <= {p.name for p in outputs.iterdir()}
     # every queue entry is finished (B's stalled ones closed): none waits to run a job again
     count = "SELECT count(*) FROM procrastinate_jobs"

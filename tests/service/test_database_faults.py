@@ -71,7 +71,7 @@ def test_the_event_loop_answers_while_a_job_claim_waits(
     monkeypatch.setattr(services.jobs, "claim", spy)
     job, _ = services.jobs.create("locked-claim", JOB)
     with locked(database_file(patient)):
-        patient.portal.call(services.queue.put, job.id)  # type: ignore[union-attr]
+        patient.portal.call(services.worker.requeued, [job.id])  # type: ignore[union-attr]
         wait_until(claiming.is_set, "the worker never tried to claim the job")
         assert patient.get("/health").status_code == 200
         # a claim on the event loop would have held /health until it gave up

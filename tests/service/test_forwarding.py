@@ -84,7 +84,11 @@ def make_replica(
     asked, in order."""
     (tmp_path / "models.toml").write_text(TOML)
     catalog = load_catalog(tmp_path / "models.toml", {})
-    registry = SimpleNamespace(catalog=catalog, route=LanguageRouter(catalog).route)
+    registry = SimpleNamespace(
+        route=LanguageRouter(catalog).route,
+        specs=lambda: list(catalog.models),
+        default_model=catalog.default_name,
+    )
     settings = SimpleNamespace(request_timeout=10.0)
     services: Any = SimpleNamespace(
         workers=directory, registry=registry, settings=settings, metrics=Metrics()

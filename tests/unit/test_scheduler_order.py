@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,18 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
 
 
 def run_in_order(sched: Scheduler, reference: Reference, texts: list[str]) -> None:
-    """Submit one request per text, in order (a prepared reference: no thread hop reorders
-    them), and wait for all."""
+    """Submit one request per text, each once the previous one is queued, and wait for all."""
 
     async def main() -> None:
         tasks = []
-        for text, seed in zip(texts, SEEDS, strict=True):
+        for n, (text, seed) in enumerate(zip(texts, SEEDS, strict=True), start=1):
             tasks.append(
                 asyncio.create_task(sched.synthesize(text, reference, nfe_steps=2, seed=seed))
             )
-            await asyncio.sleep(0)  # let it reach the queue before the next one
+            # it reaches the queue before the next one is submitted (its set-up runs in a thread)
+            deadline = time.monotonic() + 120
+            while requests_seen(sched) < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         # a scheduler thread that died would leave them waiting: fail instead of hanging
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=300)
 

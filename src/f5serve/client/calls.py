@@ -21,6 +21,7 @@ from f5serve.client.types import (
     Segment,
     Speech,
     SpeechFields,
+    TimedText,
     Voice,
     parse_job,
     parse_model,
@@ -74,6 +75,7 @@ def tts_json(body: dict[str, Any], audio_format: str) -> Call[Speech]:
     def parse(response: httpx.Response) -> Speech:
         data = response.json()
         audio = base64.b64decode(data.pop("audio_base64"))
+        data["segments"] = [TimedText(**segment) for segment in data.get("segments", [])]
         return Speech(audio=audio, **{k: v for k, v in data.items() if k in Speech.__annotations__})
 
     body = {**body, "response_format": "json", "audio_format": audio_format}

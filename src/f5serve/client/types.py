@@ -25,6 +25,8 @@ class SpeechOptions(TypedDict, total=False):
     fix_duration: float | None
     target_rms: float
     preprocess_ref: bool
+    normalize: bool
+    speaker_pause: float
 
 
 AudioInput = bytes | str | Path  # the bytes of a clip, or a path to one
@@ -34,6 +36,8 @@ class SpeechFields(SpeechOptions, total=False):
     """Who speaks (one of ``voice``, ``ref_name``, ``ref_audio`` with ``ref_text``), with which
     model, and the synthesis options."""
 
+    script: bool  # the text is a multi-speaker script: "[narrator] ... [alice] ..."
+    pronunciations: dict[str, str]  # {word or /pattern/: replacement} for this request
     voice: str
     ref_name: str
     ref_audio: AudioInput
@@ -41,6 +45,15 @@ class SpeechFields(SpeechOptions, total=False):
     language: str
     model: str
     remove_silence: bool  # not with streams
+
+
+@dataclass(frozen=True)
+class TimedText:
+    """When a chunk of the text is spoken in the audio (seconds)."""
+
+    text: str
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class Speech:
     voice: str | None
     seed: int
     job_id: str
+    segments: list[TimedText] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,7 @@ class Voice:
     created_at: datetime
     updated_at: datetime
     links: dict[str, str]
+    pronunciations: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import { $, formValues, h, showError } from "./dom.js";
 
 let recorded = null; // the last recording, a Blob
 let recorder = null;
+const confirming = new Set(); // ids of the voices whose Delete was clicked once
 let clipUrls = []; // object URLs of the listed voices' clips, released at the next render
 
 export function initVoices() {
@@ -105,7 +106,9 @@ function voiceCard(voice) {
     (url) => clipUrls.push((player.src = url)),
     (error) => (message.textContent = describe(error)),
   );
-  const remove = h("button.ghost.danger", { type: "button" }, "Delete");
+  const asked = confirming.has(voice.id); // a list refreshed meanwhile keeps the question
+  const remove = h("button.ghost.danger", { type: "button" }, asked ? "Really delete?" : "Delete");
+  if (asked) remove.dataset.confirm = "yes";
   remove.addEventListener("click", () => deleteVoice(voice, remove, message));
   return h(
     "article.card.voice",
@@ -129,12 +132,14 @@ async function saveTranscript(voice, text, message) {
 
 async function deleteVoice(voice, button, message) {
   if (button.dataset.confirm !== "yes") {
+    confirming.add(voice.id);
     button.dataset.confirm = "yes";
     button.textContent = "Really delete?";
     return;
   }
   try {
     await getJson(`v1/voices/${voice.id}`, { method: "DELETE" });
+    confirming.delete(voice.id);
     await refreshVoices();
   } catch (error) {
     message.textContent = describe(error);
