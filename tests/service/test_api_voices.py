@@ -103,6 +103,16 @@ def test_invalid_names_and_missing_transcripts_are_refused(client: TestClient) -
     assert no_text.status_code == 422
 
 
+def test_a_name_with_a_trailing_newline_is_refused(client: TestClient) -> None:
+    """The name pattern covers the whole name: ``$`` would let a final newline through."""
+    created = upload(client, "newline\n", REF_WAV.read_bytes())
+    assert created.status_code == 422, created.text  # type: ignore[attr-defined]
+    voice = upload(client, "plain", REF_WAV.read_bytes()).json()  # type: ignore[attr-defined]
+    renamed = client.patch(f"/v1/voices/{voice['id']}", json={"name": "plain\n"})
+    assert renamed.status_code == 422, renamed.text
+    assert renamed.json()["error"]["code"] == "invalid_input"
+
+
 def test_voices_directory_is_imported_and_named_by_file(client: TestClient) -> None:
     narrator = client.get("/v1/voices/narrator").json()
     assert narrator["source"] == "directory" and narrator["ref_text"] == REF_TEXT

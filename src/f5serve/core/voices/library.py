@@ -37,7 +37,7 @@ from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, Paylo
 
 log = logging.getLogger(__name__)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}")  # whole name: fullmatch
 CACHE_SIZE = 64
 MAX_FILE_NAME_BYTES = 255  # what file systems allow in one path component
 
@@ -351,7 +351,7 @@ class VoiceLibrary:
 
 
 def _check_name(name: str) -> None:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InvalidInput(
             "voice name must be 1-128 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit",
