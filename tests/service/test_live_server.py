@@ -1,5 +1,6 @@
 """A real uvicorn server: the body limit is counted as the bytes arrive (chunked bodies that
-declare no length), and a client that hangs up cancels its synthesis."""
+declare no length), a client that hangs up cancels its synthesis, and a 500 closes its
+keep-alive connection in the open."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from helpers import live_server, make_settings, wait_until
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from f5serve.core import listing
 from f5serve.engine.scheduler import Scheduler
 from f5serve.http.app import body_limit, create_app
 
@@ -180,3 +182,23 @@ def test_a_cancelled_job_stops_and_frees_its_slots(
         wait_until(lambda: not requests_in(sched), "the batch slots were not freed")
         assert steps_done(request) <= 1 < sum(item.steps for item in request.prepared.items)
         assert client.get(job_url).json()["status"] == "cancelled"
+
+
+def test_a_500_says_connection_close_and_the_next_request_succeeds(
+    server: tuple[str, int, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn drops the connection after an unexpected error: the 500 must announce it, so a
+    keep-alive client opens a new connection for its next request instead of being reset."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(listing, "voices", broken)
+    url = server[0]
+    with httpx.Client(base_url=url, timeout=60) as client:
+        failed = client.get("/v1/voices")
+        assert failed.status_code == 500, failed.text
+        assert failed.json()["error"]["code"] == "internal_error"
+        assert failed.headers["connection"] == "close"
+        monkeypatch.undo()
+        assert client.get("/health").status_code == 200

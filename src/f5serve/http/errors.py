@@ -38,6 +38,10 @@ HTTP_CODES = {
 def envelope(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    """The error body; a 500 also says ``Connection: close``, since the server drops the
+    connection after an unexpected error and a keep-alive client must not reuse it."""
+    if status == 500:
+        headers = {**(headers or {}), "Connection": "close"}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
