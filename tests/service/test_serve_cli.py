@@ -39,60 +39,39 @@ def test_serve_flags_override_the_environment(
     assert settings.job_workers == 5
 
 
-def test_a_default_model_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def serve_offline(
+    tmp_path: Path, database_url: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``f5serve serve`` in a subprocess, offline, with its own database and storage."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("F5SERVE_", "HF_"))}
     env |= {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "F5SERVE_VOICES_DIR": ""}
-    env["F5SERVE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env["F5SERVE_DATABASE_URL"] = database_url
     env["F5SERVE_STORAGE_URL"] = str(tmp_path / "storage")
-    done = subprocess.run(
-        [sys.executable, "-m", "f5serve", "serve", "--port", "1"],
+    return subprocess.run(
+        [sys.executable, "-m", "f5serve", "serve", "--port", "1", *args],
         env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess[str], start: str) -> None:
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: model 'f5tts-v1-base' is not available"), last
+    assert last.startswith(start), last
 
 
-def test_worker_maps_its_flags_to_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    seen: dict[str, Any] = {}
-    monkeypatch.setattr("f5serve.http.app.create_app", lambda s: seen.setdefault("s", s))
-    monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
-    args = [
-        "worker",
-        "--models",
-        "fr-model,de-model",
-        "--concurrency",
-        "6",
-        "--no-preload",
-        "--database-url",
-        "postgresql://u@db/f5serve",
-        "--advertise-url",
-        "http://gpu-1:8001/",
-        "--env-file",
-        str(tmp_path / "x.env"),
-    ]
-    result = CliRunner().invoke(cli.app, args)
-    assert result.exit_code == 0, result.output
-    settings: Settings = seen["s"]
-    assert settings.worker_model_list == ["fr-model", "de-model"] and settings.job_workers == 6
-    assert settings.run_worker is True and settings.worker_url() == "http://gpu-1:8001"
+def test_a_default_model_that_cannot_load_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    done = serve_offline(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert_one_error_line(done, "error: model 'f5tts-v1-base' is not available")
 
 
-def test_a_worker_on_sqlite_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("F5SERVE_")}
-    env["F5SERVE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    done = subprocess.run(
-        [sys.executable, "-m", "f5serve", "worker", "--models", "tiny"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("error: f5serve worker shares jobs through PostgreSQL")
+def test_a_read_only_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """The schema is current, so the first write (at start-up) is what fails."""
+    db = tmp_path / "db.sqlite"
+    cli.db_upgrade(database_url=f"sqlite:///{db}", env_file=tmp_path / "none.env")
+    done = serve_offline(tmp_path, f"sqlite:///file:{db}?mode=ro&uri=true", "--no-preload")
+    assert_one_error_line(done, "error: the database is unavailable: attempt to write a readonly")

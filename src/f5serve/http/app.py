@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from f5serve import __version__
 from f5serve.core.services import Services, build_services
 from f5serve.core.settings import Settings
+from f5serve.errors import F5ServeError
 from f5serve.http import jobs, openai, stream_input, system, tts, voices
 from f5serve.http.auth import require_api_key, warn_if_open
 from f5serve.http.disconnect import CancelOnDisconnect
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.startup_error = None  # what stopped the start-up, for serve() to report
     install_error_handlers(app)
     app.middleware("http")(_observe)
     if services.forwarding:  # an API replica: sync requests go to the workers
@@ -65,18 +68,26 @@ def body_limit(settings: Settings) -> int:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
-    imported = await asyncio.to_thread(services.voices.import_dir)
-    if imported:
-        log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
-    if services.settings.preload:
-        await asyncio.to_thread(services.preload)
-    await services.start()
+    try:
+        await _start(services)
+    except F5ServeError as exc:
+        app.state.startup_error = exc
+        raise
     try:
         yield
     finally:
         if services.forwarding:
             await app.state.relay.close()
         await services.close()
+
+
+async def _start(services: Services) -> None:
+    imported = await asyncio.to_thread(services.voices.import_dir)
+    if imported:
+        log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
+    if services.settings.preload:
+        await asyncio.to_thread(services.preload)
+    await services.start()
 
 
 async def _observe(
@@ -97,9 +108,34 @@ async def _observe(
 def serve(settings: Settings) -> None:
     """Run the HTTP door until it is stopped (what ``f5serve serve`` and ``f5serve worker``
     start): warn when it is open to other machines without keys, load the default model first
-    (so that a model that cannot load is one line, not a traceback), then serve."""
+    (so that a model that cannot load is one line, not a traceback), then serve. A start-up
+    that fails with one of our errors (a read-only database) raises it once uvicorn stops."""
     warn_if_open(settings.host, settings.api_key_set)
     app = create_app(settings)
     if settings.preload:
         app.state.services.preload()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    quiet = _quiet_startup_failure(app)
+    try:
+        uvicorn.run(
+            quiet, host=settings.host, port=settings.port, log_level=settings.log_level.lower()
+        )
+    except SystemExit:  # what uvicorn does when the start-up fails
+        if app.state.startup_error is not None:
+            raise app.state.startup_error from None
+        raise
+
+
+def _quiet_startup_failure(app: FastAPI) -> ASGIApp:
+    """``app``, less the traceback uvicorn logs when the start-up fails with one of our errors
+    (``serve`` reports it as one line)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def quiet(message: Message) -> None:
+            failed = message["type"] == "lifespan.startup.failed"
+            if failed and app.state.startup_error is not None:
+                message = {"type": message["type"], "message": ""}
+            await send(message)
+
+        await app(scope, receive, quiet if scope["type"] == "lifespan" else send)
+
+    return wrapped
