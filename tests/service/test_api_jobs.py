@@ -3,11 +3,13 @@ status filter, failures, timeouts, retention, and recovery after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings
@@ -188,6 +190,28 @@ def test_a_full_job_queue_gives_429(client: TestClient) -> None:
     finally:
         object.__setattr__(services.settings, "max_queued_jobs", limit)
     assert r.status_code == 429 and "retry-after" in r.headers
+
+
+def test_submissions_at_once_do_not_overshoot_the_queue_limit(tmp_path: Path) -> None:
+    """Ten jobs submitted together with room for three: exactly three are queued."""
+    settings = make_settings(tmp_path, run_worker=False, preload=False, max_queued_jobs=3)
+    app = create_app(settings)
+
+    async def submit_ten() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        ):
+            body = {"text": TEXT, "voice": "narrator"}
+            return await asyncio.gather(*(client.post("/v1/jobs", json=body) for _ in range(10)))
+
+    responses = asyncio.run(submit_ten())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] * 3 + [429] * 7, statuses
+    assert all("retry-after" in r.headers for r in responses if r.status_code == 429)
+    services: Services = app.state.services
+    assert services.jobs.count("queued") == 3
 
 
 def test_queued_and_interrupted_jobs_run_after_a_restart(tmp_path: Path) -> None:

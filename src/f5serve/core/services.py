@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -32,7 +32,7 @@ from f5serve.core.voices import VoiceLibrary, VoiceLimits
 from f5serve.core.workers import Announcement, Presence, WorkerDirectory
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import StreamedChunk
-from f5serve.errors import Timeout
+from f5serve.errors import Timeout, TooManyRequests
 from f5serve.registry import ModelRegistry, ModelStore, load_catalog
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class Services:
     workers: WorkerDirectory | None = None  # on PostgreSQL: the processes that synthesise
     presence: Presence | None = None  # this process's entry in it, when it runs jobs
     in_flight: int = 0  # sync requests being answered now
+    # Held from counting the queued jobs to storing a new one, so that submissions at once do
+    # not overshoot max_queued_jobs (within this process: replicas each count for themselves).
+    submitting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def forwarding(self) -> bool:
@@ -74,7 +77,8 @@ class Services:
     async def submit_job(self, job_id: str, body: dict[str, Any]) -> tuple[JobRow, bool]:
         """Check a job's request now rather than in the worker (bad base64, a refused
         reference, a script's unknown voice), store it and queue it in the queue of the model
-        that will speak it; ``(job, created)`` as :meth:`JobStore.create`."""
+        that will speak it; ``(job, created)`` as :meth:`JobStore.create`. 429 when
+        ``max_queued_jobs`` are queued already."""
         speech = speech_request_from_dict(body, self.synthesizer.defaults)
         await self.synthesizer.check(speech)
         if speech.script:
@@ -82,9 +86,13 @@ class Services:
         model = await asyncio.to_thread(
             self.registry.route, speech.text, speech.language, speech.model
         )
-        job, created = await asyncio.to_thread(
-            self.jobs.create, job_id, body, queue_name(model), same_speech
-        )
+        async with self.submitting:
+            queued = await self.worker.queued()
+            if queued >= self.settings.max_queued_jobs:
+                raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
+            job, created = await asyncio.to_thread(
+                self.jobs.create, job_id, body, queue_name(model), same_speech
+            )
         if created:
             await self.worker.requeued([job.id])
         return job, created

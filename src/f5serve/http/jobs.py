@@ -17,7 +17,7 @@ from f5serve.core.services import Services
 from f5serve.core.subtitles import CONTENT_TYPES, SubtitleFormat, render_subtitles
 from f5serve.core.synthesis import check_text
 from f5serve.engine.audio import output_format
-from f5serve.errors import Conflict, Expired, TooManyRequests
+from f5serve.errors import Conflict, Expired
 from f5serve.http.deps import ServicesDep, audio_response
 from f5serve.http.schemas import (
     ErrorEnvelope,
@@ -37,9 +37,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    queued = await services.worker.queued()
-    if queued >= services.settings.max_queued_jobs:
-        raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
     job, created = await services.submit_job(body.job_id or uuid.uuid4().hex, speech)
     status = job_status(job)
     return JSONResponse(
