@@ -289,13 +289,13 @@ export interface components {
              * @description Classifier-free guidance.
              * @default 2
              */
-            cfg_strength: number;
+            cfg_strength?: number;
             /**
              * Cross Fade
              * @description Seconds of cross-fade.
              * @default 0.15
              */
-            cross_fade: number;
+            cross_fade?: number;
             /**
              * Fix Duration
              * @description Total seconds (reference + output) of every chunk (default: estimated from the text).
@@ -305,7 +305,7 @@ export interface components {
              * Language
              * @default auto
              */
-            language: string;
+            language?: string;
             /** Model */
             model?: string | null;
             /**
@@ -318,13 +318,13 @@ export interface components {
              * @description Write numbers, dates, times, money, percentages, units and abbreviations out as words before chunking (false: the text as given, exact reference parity).
              * @default true
              */
-            normalize: boolean;
+            normalize?: boolean;
             /**
              * Preprocess Ref
              * @description Clip the reference clip to 12 s and trim its edge silence (library voices were cleaned when added).
              * @default true
              */
-            preprocess_ref: boolean;
+            preprocess_ref?: boolean;
             /**
              * Ref Audio
              * @description Reference clip (any audio format).
@@ -336,12 +336,12 @@ export interface components {
              * Remove Silence
              * @default false
              */
-            remove_silence: boolean;
+            remove_silence?: boolean;
             /**
              * Response Format
              * @default wav
              */
-            response_format: string;
+            response_format?: string;
             /**
              * Seed
              * @description Random seed (random if unset).
@@ -352,25 +352,25 @@ export interface components {
              * @description Seconds of silence between the turns of a multi-speaker script.
              * @default 0.4
              */
-            speaker_pause: number;
+            speaker_pause?: number;
             /**
              * Speed
              * @description Speaking rate.
              * @default 1
              */
-            speed: number;
+            speed?: number;
             /**
              * Sway Sampling Coef
              * @description Time-grid sway.
              * @default -1
              */
-            sway_sampling_coef: number | null;
+            sway_sampling_coef?: number | null;
             /**
              * Target Rms
              * @description Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled back to the reference's own loudness.
              * @default 0.1
              */
-            target_rms: number;
+            target_rms?: number;
             /** Text */
             text: string;
         };
@@ -434,13 +434,13 @@ export interface components {
              * @description Classifier-free guidance.
              * @default 2
              */
-            cfg_strength: number;
+            cfg_strength?: number;
             /**
              * Cross Fade
              * @description Seconds of cross-fade.
              * @default 0.15
              */
-            cross_fade: number;
+            cross_fade?: number;
             /**
              * Fix Duration
              * @description Total seconds (reference + output) of every chunk (default: estimated from the text).
@@ -456,7 +456,7 @@ export interface components {
              * @description ISO 639-1 code of the text, or 'auto'.
              * @default auto
              */
-            language: string;
+            language?: string;
             /**
              * Model
              * @description Model name (default: routed by language).
@@ -472,13 +472,13 @@ export interface components {
              * @description Write numbers, dates, times, money, percentages, units and abbreviations out as words before chunking (false: the text as given, exact reference parity).
              * @default true
              */
-            normalize: boolean;
+            normalize?: boolean;
             /**
              * Preprocess Ref
              * @description Clip the reference clip to 12 s and trim its edge silence (library voices were cleaned when added).
              * @default true
              */
-            preprocess_ref: boolean;
+            preprocess_ref?: boolean;
             /**
              * Pronunciations
              * @description {word or /pattern/: replacement} applied before normalisation, after the server's and the voice's; for Chinese the replacement may be pinyin in braces, '{chong2 qing4}'.
@@ -506,13 +506,13 @@ export interface components {
              * @description Shorten pauses over 1 s in the output.
              * @default false
              */
-            remove_silence: boolean;
+            remove_silence?: boolean;
             /**
              * Script
              * @description The text is a script, '[narrator] ... [alice] ...': each line in the library voice named before it (text before the first tag: this request's voice), joined with speaker_pause.
              * @default false
              */
-            script: boolean;
+            script?: boolean;
             /**
              * Seed
              * @description Random seed (random if unset).
@@ -523,25 +523,25 @@ export interface components {
              * @description Seconds of silence between the turns of a multi-speaker script.
              * @default 0.4
              */
-            speaker_pause: number;
+            speaker_pause?: number;
             /**
              * Speed
              * @description Speaking rate.
              * @default 1
              */
-            speed: number;
+            speed?: number;
             /**
              * Sway Sampling Coef
              * @description Time-grid sway.
              * @default -1
              */
-            sway_sampling_coef: number | null;
+            sway_sampling_coef?: number | null;
             /**
              * Target Rms
              * @description Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled back to the reference's own loudness.
              * @default 0.1
              */
-            target_rms: number;
+            target_rms?: number;
             /**
              * Text
              * @description Text to speak.
@@ -598,7 +598,7 @@ export interface components {
              * Created
              * @default 0
              */
-            created: number;
+            created?: number;
             /** Default */
             default: boolean;
             /** Description */
@@ -621,12 +621,12 @@ export interface components {
              * @default model
              * @constant
              */
-            object: "model";
+            object?: "model";
             /**
              * Owned By
              * @default f5serve
              */
-            owned_by: string;
+            owned_by?: string;
         };
         /** ModelList */
         ModelList: {
@@ -637,7 +637,7 @@ export interface components {
              * @default list
              * @constant
              */
-            object: "list";
+            object?: "list";
         };
         /**
          * OpenAISpeechRequest
@@ -659,18 +659,18 @@ export interface components {
              * @default mp3
              * @enum {string}
              */
-            response_format: "wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm";
+            response_format?: "wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm";
             /**
              * Speed
              * @default 1
              */
-            speed: number;
+            speed?: number;
             /**
              * Stream Format
              * @default audio
              * @enum {string}
              */
-            stream_format: "audio" | "sse";
+            stream_format?: "audio" | "sse";
             /**
              * Voice
              * @description Voice id or name from /v1/voices.
@@ -703,19 +703,19 @@ export interface components {
              * @default wav
              * @enum {string}
              */
-            audio_format: "wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm";
+            audio_format?: "wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm";
             /**
              * Cfg Strength
              * @description Classifier-free guidance.
              * @default 2
              */
-            cfg_strength: number;
+            cfg_strength?: number;
             /**
              * Cross Fade
              * @description Seconds of cross-fade.
              * @default 0.15
              */
-            cross_fade: number;
+            cross_fade?: number;
             /**
              * Fix Duration
              * @description Total seconds (reference + output) of every chunk (default: estimated from the text).
@@ -726,7 +726,7 @@ export interface components {
              * @description ISO 639-1 code of the text, or 'auto'.
              * @default auto
              */
-            language: string;
+            language?: string;
             /**
              * Model
              * @description Model name (default: routed by language).
@@ -742,13 +742,13 @@ export interface components {
              * @description Write numbers, dates, times, money, percentages, units and abbreviations out as words before chunking (false: the text as given, exact reference parity).
              * @default true
              */
-            normalize: boolean;
+            normalize?: boolean;
             /**
              * Preprocess Ref
              * @description Clip the reference clip to 12 s and trim its edge silence (library voices were cleaned when added).
              * @default true
              */
-            preprocess_ref: boolean;
+            preprocess_ref?: boolean;
             /**
              * Pronunciations
              * @description {word or /pattern/: replacement} applied before normalisation, after the server's and the voice's; for Chinese the replacement may be pinyin in braces, '{chong2 qing4}'.
@@ -776,19 +776,19 @@ export interface components {
              * @description Shorten pauses over 1 s in the output.
              * @default false
              */
-            remove_silence: boolean;
+            remove_silence?: boolean;
             /**
              * Response Format
              * @description Audio format of the body, or 'json' for a JSON body with base64.
              * @default wav
              */
-            response_format: ("wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm") | "json";
+            response_format?: ("wav" | "flac" | "mp3" | "opus" | "ogg" | "aac" | "m4a" | "pcm") | "json";
             /**
              * Script
              * @description The text is a script, '[narrator] ... [alice] ...': each line in the library voice named before it (text before the first tag: this request's voice), joined with speaker_pause.
              * @default false
              */
-            script: boolean;
+            script?: boolean;
             /**
              * Seed
              * @description Random seed (random if unset).
@@ -799,38 +799,38 @@ export interface components {
              * @description Seconds of silence between the turns of a multi-speaker script.
              * @default 0.4
              */
-            speaker_pause: number;
+            speaker_pause?: number;
             /**
              * Speed
              * @description Speaking rate.
              * @default 1
              */
-            speed: number;
+            speed?: number;
             /**
              * Stream
              * @description Send the audio as the chunks of the text finish (formats that cannot stream, flac and m4a, are sent whole).
              * @default false
              */
-            stream: boolean;
+            stream?: boolean;
             /**
              * Stream Format
              * @description 'sse': server-sent events (speech.segment, speech.audio.delta, speech.audio.done) instead of the audio bytes; implies stream.
              * @default audio
              * @enum {string}
              */
-            stream_format: "audio" | "sse";
+            stream_format?: "audio" | "sse";
             /**
              * Sway Sampling Coef
              * @description Time-grid sway.
              * @default -1
              */
-            sway_sampling_coef: number | null;
+            sway_sampling_coef?: number | null;
             /**
              * Target Rms
              * @description Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled back to the reference's own loudness.
              * @default 0.1
              */
-            target_rms: number;
+            target_rms?: number;
             /**
              * Text
              * @description Text to speak.

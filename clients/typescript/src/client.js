@@ -90,8 +90,9 @@ class HttpClient {
    * @returns {Promise<Response>}
    */
   async send(method, path, body) {
-    const headers = { ...this.headers, ...(body === undefined ? {} : { "Content-Type": "application/json" }) };
-    const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+    const init = body === undefined
+      ? { method, headers: this.headers }
+      : { method, headers: { ...this.headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
     const response = await fetch(`${this.baseUrl}${path}`, init);
     return response.ok ? response : fail(response);
   }
