@@ -176,7 +176,7 @@ export class F5ServeClient extends HttpClient {
   }
 }
 
-/** The RunPod-shaped API of the worker: RunPod's endpoint URL, or `--rp_serve_api` locally. */
+/** The RunPod-shaped API of the worker (`python -m f5serve.runpod --rp_serve_api`). */
 export class RunPodClient extends HttpClient {
   /**
    * @param {RunPodInput} input
