@@ -13,6 +13,9 @@
 # Chromium for the browser tests (tests/integration/test_web_page.py) is installed with apt-get
 # where it is missing (Debian's package; Playwright's own browser download is not used). Set
 # F5SERVE_NO_CHROMIUM=1 to skip that; the browser tests are then skipped, saying why.
+#
+# Where npm is installed, the TypeScript client's tools (clients/typescript: typescript,
+# openapi-typescript) are installed with `npm ci`, so that its test also type-checks it.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,5 +56,9 @@ install_chromium() {
 if [ -z "${F5SERVE_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
     && command -v apt-get >/dev/null 2>&1; then
     install_chromium || echo "setup: could not install Chromium; the browser tests will be skipped"
+fi
+if command -v npm >/dev/null 2>&1; then
+    (cd clients/typescript && npm ci --silent --no-audit --no-fund) \
+        || echo "setup: npm ci failed; the TypeScript client will not be type-checked"
 fi
 echo "setup: done. Activate with: source .venv/bin/activate"
