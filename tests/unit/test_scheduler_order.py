@@ -64,15 +64,23 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
     yield seen
 
 
-def run_in_order(sched: Scheduler, reference: Reference, texts: list[str]) -> None:
-    """Submit one request per text, each once the previous one is queued, and wait for all."""
+def run_in_order(
+    sched: Scheduler, reference: Reference, texts: list[str], *, stream: bool = False
+) -> None:
+    """Submit one request per text (streamed, or for the whole file), each once the previous
+    one is queued, and wait for all."""
+
+    async def one(text: str, seed: int) -> None:
+        if not stream:
+            await sched.synthesize(text, reference, nfe_steps=2, seed=seed)
+            return
+        async for _ in sched.stream(text, reference, nfe_steps=2, seed=seed):
+            pass
 
     async def main() -> None:
         tasks = []
         for n, (text, seed) in enumerate(zip(texts, SEEDS, strict=True), start=1):
-            tasks.append(
-                asyncio.create_task(sched.synthesize(text, reference, nfe_steps=2, seed=seed))
-            )
+            tasks.append(asyncio.create_task(one(text, seed)))
             # it reaches the queue before the next one is submitted (its set-up runs in a thread)
             deadline = time.monotonic() + 120
             while requests_seen(sched) < n and time.monotonic() < deadline:
@@ -94,7 +102,7 @@ def test_concurrent_requests_share_one_batch(
     assert observed["batches"][0] == set(SEEDS)  # all three in the first flow step
 
 
-def test_admission_is_first_come_first_served(
+def test_admission_is_first_come_first_served_for_whole_files(
     engine: Engine, reference: Reference, observed: dict[str, list[Any]]
 ) -> None:
     sched = Scheduler(engine, max_batch_frames=1)  # one chunk at a time
@@ -105,4 +113,16 @@ def test_admission_is_first_come_first_served(
     assert order == list(SEEDS), admitted
     last_long = len(admitted) - 1 - admitted[::-1].index(SEEDS[0])
     assert last_long < admitted.index(SEEDS[1])  # all its chunks before the later requests
+    assert all(len(batch) == 1 for batch in observed["batches"])
+
+
+def test_streams_first_chunks_join_before_the_later_chunks_of_a_stream_already_playing(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    sched = Scheduler(engine, max_batch_frames=1)  # one chunk at a time
+    run_in_order(sched, reference, [LONG, "Hi there.", "Hello again."], stream=True)
+    admitted = observed["admitted"]
+    assert admitted.count(SEEDS[0]) >= 2  # the long stream has several chunks
+    # its first chunk, then the others' (their listeners wait for them), then the rest of it
+    assert admitted == [SEEDS[0], SEEDS[1], SEEDS[2]] + [SEEDS[0]] * (len(admitted) - 3)
     assert all(len(batch) == 1 for batch in observed["batches"])
