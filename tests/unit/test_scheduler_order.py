@@ -102,6 +102,27 @@ def test_concurrent_requests_share_one_batch(
     assert observed["batches"][0] == set(SEEDS)  # all three in the first flow step
 
 
+def test_chunks_that_finish_in_one_step_are_vocoded_in_one_call(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    calls: list[tuple[str, int]] = []
+    vocoder = engine.vocoder
+    hooks = [
+        part.register_forward_hook(
+            lambda _m, args, _o, name=name: calls.append((name, len(args[0])))
+        )
+        for name, part in (("backbone", vocoder.backbone), ("head", vocoder.head))
+    ]
+    sched = Scheduler(engine, max_batch_frames=1 << 20)
+    try:
+        run_in_order(sched, reference, ["Hello there.", "A second voice.", "And a third one."])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert observed["batches"] == [set(SEEDS)] * 2  # together for both steps: they end at once
+    assert calls == [("backbone", 3), ("head", 3)]
+
+
 def test_admission_is_first_come_first_served_for_whole_files(
     engine: Engine, reference: Reference, observed: dict[str, list[Any]]
 ) -> None:
