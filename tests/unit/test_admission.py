@@ -38,10 +38,12 @@ def opener(frames: int) -> _Chunk:
     return chunk(frames, opener=True)
 
 
-def admit_all(active: list[FlowItem], waiting: deque[_Chunk], budget: int) -> list[_Chunk]:
+def admit_all(
+    active: list[FlowItem], waiting: deque[_Chunk], budget: int, hold_others: bool = False
+) -> list[_Chunk]:
     """The chunks a scheduler admits, in order, until none may join."""
     admitted = []
-    while (index := next_admission(active, waiting, budget)) is not None:
+    while (index := next_admission(active, waiting, budget, hold_others)) is not None:
         admitted.append(take(waiting, index))
         active.append(admitted[-1].item)
     return admitted
@@ -133,3 +135,13 @@ def test_a_chunk_passed_for_padding_max_overtakes_times_still_lets_openers_pass(
     stuck.overtaken = MAX_OVERTAKES
     waiting = deque([stuck, chunk(100), opener(100)])
     assert next_admission([item(100)], waiting, BUDGET) == 2
+
+
+def test_held_back_chunks_wait_for_openers_only_in_a_running_batch_and_up_to_their_bound() -> None:
+    later, whole, a = chunk(100, object(), 1), chunk(100), opener(400)
+    waiting = deque([later, whole, a])
+    assert admit_all([item(100)], waiting, BUDGET, hold_others=True) == [a]
+    assert list(waiting) == [later, whole]
+    assert next_admission([], waiting, BUDGET, hold_others=True) == 0  # an empty batch takes it
+    whole.openers_ahead = MAX_OPENERS_AHEAD  # passed by as many openers as may pass it
+    assert next_admission([item(100)], waiting, BUDGET, hold_others=True) == 1

@@ -37,9 +37,10 @@ def requests_seen(sched: Scheduler) -> int:
 
 @pytest.fixture
 def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
-    """Spies: the seeds of the requests in each step's batch, and the seed of each chunk in
-    the order it was admitted. The first step waits until all requests are queued."""
-    seen: dict[str, list[Any]] = {"batches": [], "admitted": []}
+    """Spies: the seeds of the requests in each step's batch, its number of chunks, and the
+    seed of each chunk in the order it was admitted. The first step waits until all requests
+    are queued."""
+    seen: dict[str, list[Any]] = {"batches": [], "sizes": [], "admitted": []}
     step, admit = Scheduler._step, Scheduler._admit
     first = threading.Event()
 
@@ -50,6 +51,7 @@ def observed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
                 self._wake.wait_for(lambda: requests_seen(self) >= len(SEEDS), timeout=60)
                 self._admit()
         seen["batches"].append({c.request.prepared.seed for c in self._active.values()})
+        seen["sizes"].append(len(self._active))
         step(self)
 
     def spy_admit(self: Scheduler) -> None:
@@ -147,3 +149,30 @@ def test_streams_first_chunks_join_before_the_later_chunks_of_a_stream_already_p
     # its first chunk, then the others' (their listeners wait for them), then the rest of it
     assert admitted == [SEEDS[0], SEEDS[1], SEEDS[2]] + [SEEDS[0]] * (len(admitted) - 3)
     assert all(len(batch) == 1 for batch in observed["batches"])
+
+
+def test_without_opener_priority_streams_are_first_come_first_served(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    sched = Scheduler(engine, max_batch_frames=1, openers="off")
+    run_in_order(sched, reference, [LONG, "Hi there.", "Hello again."], stream=True)
+    admitted = observed["admitted"]
+    assert admitted == [SEEDS[0]] * (len(admitted) - 2) + [SEEDS[1], SEEDS[2]]
+
+
+def test_openers_alone_keep_later_chunks_out_of_their_batch(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    sched = Scheduler(engine, max_batch_frames=1 << 20, openers="alone")
+    run_in_order(sched, reference, [LONG, "Hi there.", "Hello again."], stream=True)
+    admitted, sizes = observed["admitted"], observed["sizes"]
+    later = len(admitted) - 3  # the long stream's chunks after its first
+    assert later >= 1
+    assert admitted == [SEEDS[0], SEEDS[1], SEEDS[2]] + [SEEDS[0]] * later
+    # the three openers ran alone (2 steps each), then the long stream's other chunks together
+    assert sizes == [3, 3, later, later]
+
+
+def test_an_unknown_opener_mode_is_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="openers"):
+        Scheduler(engine, openers="last")

@@ -19,7 +19,11 @@ Admission is first come, first served, with two exceptions, both bounded:
   pass it.
 
 So a waiting chunk is admitted after at most ``MAX_OPENERS_AHEAD + MAX_OVERTAKES`` chunks that
-arrived after it: nothing starves.
+arrived after it: nothing starves. ``Scheduler(openers=...)`` chooses how openers are treated:
+``"first"`` (the default) as above; ``"off"``: like any other chunk; ``"alone"``: first, and
+while an opener runs or waits, a non-empty batch takes no other chunk that has not yet been
+passed by :data:`MAX_OPENERS_AHEAD` openers (so openers are not slowed by long later chunks;
+those wait at most until the running openers finish or that many openers passed them).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ log = logging.getLogger(__name__)
 ADMIT_WINDOW = 8  # waiting chunks compared for the next place in the batch
 MAX_OVERTAKES = 4  # later arrivals that may join before a waiting chunk for less padding
 MAX_OPENERS_AHEAD = 32  # later stream openers that may join before a waiting chunk
+OPENER_MODES = ("off", "first", "alone")  # how a stream's first chunk is admitted
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,12 @@ class Scheduler:
         *,
         max_batch_frames: int | None = None,
         max_queued_requests: int = 64,
+        openers: str = "first",
     ) -> None:
+        if openers not in OPENER_MODES:
+            raise ValueError(f"openers must be one of {', '.join(OPENER_MODES)}, not {openers!r}")
         self.engine = engine
+        self.openers = openers  # how streams' first chunks are admitted (module docstring)
         self.max_batch_frames = max_batch_frames or engine.max_batch_frames
         self.max_queued_requests = max_queued_requests
         self._batcher = engine.new_batcher()
@@ -292,7 +301,7 @@ class Scheduler:
         )
         request = _Request(loop, prepared)
         queued = [
-            _Chunk(request, i, item, opener=streamed and i == 0)
+            _Chunk(request, i, item, opener=streamed and i == 0 and self.openers != "off")
             for i, item in enumerate(prepared.items)
         ]
         self.start()
@@ -348,11 +357,19 @@ class Scheduler:
 
     def _admit(self) -> None:
         while (
-            index := next_admission(self._batcher.items, self._pending, self.max_batch_frames)
+            index := next_admission(
+                self._batcher.items, self._pending, self.max_batch_frames, self._hold_others()
+            )
         ) is not None:
             chunk = take(self._pending, index)
             self._batcher.add(chunk.item)
             self._active[chunk.item] = chunk
+
+    def _hold_others(self) -> bool:
+        """Whether chunks that are not openers wait for the openers (``openers="alone"``)."""
+        return self.openers == "alone" and any(
+            c.opener for c in [*self._active.values(), *self._pending]
+        )
 
     def _step(self) -> None:
         work = self._batcher.padded_frames()
@@ -398,7 +415,9 @@ class Scheduler:
         self._active.clear()
 
 
-def next_admission(active: list[FlowItem], waiting: Sequence[_Chunk], budget: int) -> int | None:
+def next_admission(
+    active: list[FlowItem], waiting: Sequence[_Chunk], budget: int, hold_others: bool = False
+) -> int | None:
     """Index in ``waiting`` of the chunk to add to a batch of ``active`` items, or None.
 
     The candidates are the first waiting chunk of each request that fits the budget (any chunk
@@ -406,7 +425,8 @@ def next_admission(active: list[FlowItem], waiting: Sequence[_Chunk], budget: in
     (one passed by :data:`MAX_OPENERS_AHEAD` openers, or an opener passed
     :data:`MAX_OVERTAKES` times), and the other chunks among the first :data:`ADMIT_WINDOW` up
     to the first chunk passed :data:`MAX_OVERTAKES` times. An opener wins over any other
-    chunk; then the least padding added; then the earliest.
+    chunk; then the least padding added; then the earliest. With ``hold_others``, a non-empty
+    batch takes no chunk but openers and chunks passed by :data:`MAX_OPENERS_AHEAD` openers.
     """
     base = padded_frames(active)
     best, best_key = None, (True, 0, 0)
@@ -417,7 +437,11 @@ def next_admission(active: list[FlowItem], waiting: Sequence[_Chunk], budget: in
             break
         first = id(chunk.request) not in seen
         seen.add(id(chunk.request))
-        allowed = openers_open if chunk.opener else ordinary_open and i < ADMIT_WINDOW
+        if chunk.opener:
+            allowed = openers_open
+        else:
+            held = hold_others and bool(active) and chunk.openers_ahead < MAX_OPENERS_AHEAD
+            allowed = ordinary_open and i < ADMIT_WINDOW and not held
         if first and allowed:
             total = padded_frames([*active, chunk.item])
             padding = total - base - chunk.item.rows * chunk.item.frames
