@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from f5serve import Engine, Progress, SynthesisOptions
+from f5serve.engine.text import speech_bytes
 from f5serve.errors import (
     CheckpointMismatch,
     DeviceError,
@@ -112,6 +113,28 @@ def test_long_text_is_chunked_and_cross_faded(engine: Engine, ref_wav: Path) -> 
     # The first chunk's audio, up to the first cross-fade, is chunk 0 alone (seed + 0).
     head = len(singles[0].audio) - overlap
     assert np.allclose(result.audio[:head], singles[0].audio[:head], atol=1e-6)
+
+
+def test_first_chunk_seconds_shortens_the_first_chunk_only(engine: Engine, ref_wav: Path) -> None:
+    sentence = "The quick brown fox jumps over the lazy dog, near the quiet river bank. "
+    text = sentence * 4
+    usual = engine.synthesize(text, ref_wav, REF_TEXT, **fast())
+    short = engine.synthesize(text, ref_wav, REF_TEXT, **fast(first_chunk_seconds=5.0))
+    ref = engine.prepare_reference(ref_wav, REF_TEXT)
+    # 5 s at the reference's rate (~10 bytes/s here) hold the first clause, not the second
+    first_bytes = speech_bytes(ref.transcript, ref.seconds, 5.0)
+    clause = "The quick brown fox jumps over the lazy dog,"
+    assert len(clause) <= first_bytes < len(sentence.strip())
+    assert short.chunks[0] == clause
+    # the rest is chunked as the whole text is without the option
+    rest = text.removeprefix(short.chunks[0]).strip()
+    assert short.chunks[1:] == engine.plan_chunks(rest, ref, 1.0)
+    assert len(usual.chunks) < len(short.chunks)
+    assert short.segments[0].end < usual.segments[0].end
+    # chunk 0 is sampled from its own text alone (seed + 0), as every chunk is
+    alone = engine.synthesize(short.chunks[0], ref_wav, REF_TEXT, **fast())
+    head = len(alone.audio) - int(0.15 * 24000)
+    assert np.allclose(short.audio[:head], alone.audio[:head], atol=1e-6)
 
 
 def test_speed_and_fixed_duration_change_length(engine: Engine, ref_wav: Path) -> None:

@@ -17,6 +17,7 @@ from f5serve.engine.text import (
     normalize_ref_text,
     pad_batch,
     prepare_ref_text,
+    speech_bytes,
     text_to_ids,
     to_pinyin_tokens,
     utf8_len,
@@ -167,6 +168,28 @@ def test_gen_text_valid_is_unchanged(text: str) -> None:
 @pytest.mark.parametrize(("name", "max_chars", "expected"), CHUNK_CASES)
 def test_chunk_text_golden(name: str, max_chars: int, expected: list[str]) -> None:
     assert chunk_text(GOLDEN[name]["text"], max_chars) == expected
+
+
+def test_chunk_text_first_budget_applies_to_the_first_chunk_only() -> None:
+    text = "One two, three four. Five six seven! Eight nine ten eleven."
+    assert chunk_text(text, 100) == [text]
+    assert chunk_text(text, 100, 20) == [
+        "One two, three four.",
+        "Five six seven! Eight nine ten eleven.",
+    ]
+    assert chunk_text(text, 100, 8) == [
+        "One two,",
+        "three four. Five six seven! Eight nine ten eleven.",
+    ]
+    assert chunk_text(text, 100, 0) == chunk_text(text, 100, 3)  # a clause longer stays whole
+    assert chunk_text(text, 30, None) == chunk_text(text, 30)
+
+
+def test_speech_bytes_is_the_reference_rate_times_seconds() -> None:
+    ref = "Some call me nature, others call me mother nature. "
+    assert speech_bytes(ref, 5.0, 2.0) == int(51 / 5.0 * 2.0)
+    assert speech_bytes(ref, 5.0, 2.0, speed=1.5) == int(51 / 5.0 * 2.0 * 1.5)
+    assert speech_bytes(ref, 5.0, 17.0) == max_chunk_bytes(ref, 5.0)
 
 
 def test_chunk_text_zero_budget_one_sentence_each() -> None:

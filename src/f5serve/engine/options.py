@@ -62,6 +62,15 @@ class SynthesisOptions:
         le=60,
         unit="seconds",
     )
+    first_chunk_seconds: float | None = option(
+        None,
+        "Make the first chunk at most about this many seconds of speech (at the reference's "
+        "speaking rate; a clause longer than that stays whole), so that a stream's first audio "
+        "comes sooner; the rest is chunked as usual (default: the reference's chunking).",
+        gt=0,
+        le=20,
+        unit="seconds",
+    )
     target_rms: float = option(
         0.1,
         "Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled "

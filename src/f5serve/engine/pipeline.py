@@ -312,10 +312,17 @@ class Engine:
             target_rms=opts.target_rms,
         )
 
-    def plan_chunks(self, gen_text: str, ref: Reference, speed: float) -> list[str]:
-        """Split ``gen_text`` into chunks that fit the reference's speaking-rate budget."""
+    def plan_chunks(
+        self, gen_text: str, ref: Reference, speed: float, first_chunk_seconds: float | None = None
+    ) -> list[str]:
+        """Split ``gen_text`` into chunks that fit the reference's speaking-rate budget (the
+        first one, when ``first_chunk_seconds`` is given, about that many seconds of speech)."""
         budget = text.max_chunk_bytes(ref.transcript, ref.seconds, speed)
-        chunks = text.chunk_text(gen_text, budget)
+        first = None
+        if first_chunk_seconds is not None:
+            first = text.speech_bytes(ref.transcript, ref.seconds, first_chunk_seconds, speed)
+            first = min(first, budget)
+        chunks = text.chunk_text(gen_text, budget, first)
         if not chunks:
             raise InvalidInput("text has nothing to synthesise")
         return chunks
@@ -370,7 +377,7 @@ class Engine:
             if isinstance(ref_audio, Reference)
             else self.prepare_reference(ref_audio, ref_text, options)
         )
-        chunks = self.plan_chunks(gen_text, ref, options.speed)
+        chunks = self.plan_chunks(gen_text, ref, options.speed, options.first_chunk_seconds)
         seed = options.seed if options.seed is not None else random.randrange(2**31)
         reporters = chunk_reporters(progress, len(chunks), options.nfe_steps)
         items = [
