@@ -1,5 +1,5 @@
 """Scale-out with real processes on the machine's PostgreSQL: one stateless API replica
-(``f5serve serve --no-run-worker``) and two workers (``f5serve worker``, tiny model, CPU) sharing
+(``f5serve serve --no-worker``) and two workers (``f5serve worker``, tiny model, CPU) sharing
 the database and a storage folder.
 
 Submitted jobs run on a worker and download from the API (restarted mid-job); sync and
