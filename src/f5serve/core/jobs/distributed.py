@@ -29,9 +29,6 @@ from f5serve.core.jobs.worker import JobRunner
 log = logging.getLogger(__name__)
 
 TASK = "f5serve.run_job"
-DEPTHS = text(
-    "SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' GROUP BY queue_name"
-)
 SWEEP_LOCK = 0x66357377  # the advisory lock one sweep for lost jobs holds at a time
 SWEEP = text("SELECT pg_try_advisory_xact_lock(:key)")
 LOST = text(
@@ -56,7 +53,7 @@ def libpq_url(url: str) -> str:
 
 class ProcrastinateQueue:
     """Writes queue entries on the caller's connection (the app is never opened: it needs no
-    pool of its own), and counts what waits."""
+    pool of its own), and restores lost ones."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -87,11 +84,6 @@ class ProcrastinateQueue:
                 self.enqueue(session, job_id, queue)
             session.commit()
         return [job_id for job_id, _ in lost]
-
-    def depths(self) -> dict[str, int]:
-        """Jobs waiting, per queue."""
-        with self.sessions() as session:
-            return {name: count for name, count in session.execute(DEPTHS)}
 
 
 class QueueWorker(JobRunner):
@@ -157,7 +149,10 @@ class QueueWorker(JobRunner):
             log.warning("queued again %d job(s) whose queue entry was lost", len(restored))
 
     def depths(self) -> dict[str, float]:
-        by_queue = self.queue.depths()
+        """Jobs waiting, in all and per queue: queued rows, not queue entries (the entry of a
+        job cancelled while it waited stays until a worker of its model takes it, to no
+        effect)."""
+        by_queue = self.store.queued_per_queue()
         return {"jobs": float(sum(by_queue.values()))} | {k: float(v) for k, v in by_queue.items()}
 
     async def _task(self, job_id: str) -> None:

@@ -225,6 +225,16 @@ class JobStore:
         claim was still held."""
         return bool(self._requeue(claim.held()))
 
+    def queued_per_queue(self) -> dict[str, int]:
+        """Queued jobs per queue (of the jobs that have one: on PostgreSQL, all)."""
+        query = (
+            select(JobRow.queue, func.count())
+            .where(JobRow.status == QUEUED, JobRow.queue.is_not(None))
+            .group_by(JobRow.queue)
+        )
+        with self.sessions() as session:
+            return {queue: count for queue, count in session.execute(query)}
+
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""
         query = select(JobRow.id).where(JobRow.status == QUEUED).order_by(JobRow.created_at)
