@@ -227,13 +227,10 @@ class JobStore:
 
     def queued_per_queue(self) -> dict[str, int]:
         """Queued jobs per queue (of the jobs that have one: on PostgreSQL, all)."""
-        query = (
-            select(JobRow.queue, func.count())
-            .where(JobRow.status == QUEUED, JobRow.queue.is_not(None))
-            .group_by(JobRow.queue)
-        )
+        query = select(JobRow.queue, func.count()).where(JobRow.status == QUEUED)
         with self.sessions() as session:
-            return {queue: count for queue, count in session.execute(query)}
+            rows = session.execute(query.group_by(JobRow.queue))
+            return {queue: count for queue, count in rows if queue is not None}
 
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""
