@@ -419,7 +419,7 @@ def serve(**options: Any) -> None:
     """Start the HTTP server (API, job worker, storage) in this process.
 
     Every option is also an environment variable F5SERVE_<NAME> (and may sit in a .env file);
-    a flag wins over the environment. On PostgreSQL, --no-run-worker makes a stateless API
+    a flag wins over the environment. On PostgreSQL, --no-worker makes a stateless API
     replica: it takes jobs and forwards sync requests to the workers (`f5serve worker`).
     """
     _run_server(_settings(options))
@@ -464,17 +464,25 @@ def _run_server(settings: Any) -> None:
     serve(settings)
 
 
-def _serve_parameters() -> list[inspect.Parameter]:
-    """One flag per :class:`Settings` field, so ``f5serve serve --help`` lists them all."""
+FLAG_NAMES = {"run_worker": "worker"}
+"""Settings whose flag goes by a shorter name (``--no-worker``); the setting's own name stays an
+accepted alias (``--no-run-worker``)."""
+
+
+def _serve_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One flag per :class:`Settings` field (but ``exclude``), so ``f5serve serve --help`` lists
+    them all."""
     from f5serve.core.settings import Settings
 
     params = []
     for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
+        if name in exclude:
+            continue
+        words = [w.replace("_", "-") for w in dict.fromkeys([FLAG_NAMES.get(name, name), name])]
         kind = next(
             (t for t in (bool, int, float, Path, str) if t in _types(field.annotation)), str
         )
-        flags = [f"{flag}/--no-{name.replace('_', '-')}"] if kind is bool else [flag]
+        flags = [f"--{w}/--no-{w}" if kind is bool else f"--{w}" for w in words]
         default = field.default if field.default not in (None, "") else "none"
         help_text = f"{field.description} (env F5SERVE_{name.upper()}, default {default})"
         option = typer.Option(*flags, help=help_text, show_default=False)
@@ -568,7 +576,8 @@ def _synth_parameters() -> list[inspect.Parameter]:
 
 _register(synth, "synth", _synth_parameters())
 _register(serve, "serve", _serve_parameters())
-_register(worker, "worker", [*WORKER_PARAMETERS, *_serve_parameters()])
+# a worker always runs jobs: it has no --no-worker
+_register(worker, "worker", [*WORKER_PARAMETERS, *_serve_parameters(exclude=("run_worker",))])
 
 
 def _human(size: int) -> str:

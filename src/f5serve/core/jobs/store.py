@@ -225,6 +225,13 @@ class JobStore:
         claim was still held."""
         return bool(self._requeue(claim.held()))
 
+    def queued_per_queue(self) -> dict[str, int]:
+        """Queued jobs per queue (of the jobs that have one: on PostgreSQL, all)."""
+        query = select(JobRow.queue, func.count()).where(JobRow.status == QUEUED)
+        with self.sessions() as session:
+            rows = session.execute(query.group_by(JobRow.queue))
+            return {queue: count for queue, count in rows if queue is not None}
+
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""
         query = select(JobRow.id).where(JobRow.status == QUEUED).order_by(JobRow.created_at)

@@ -133,7 +133,8 @@ class JobRunner:
             job = await asyncio.to_thread(
                 self.store.claim, job_id, self.worker_id, self.lease_seconds
             )
-        except F5ServeError as exc:  # the database is unavailable: the job stays queued
+        except F5ServeError as exc:  # the database is unavailable: the job stays queued (an
+            # in-memory queue gets it back below; procrastinate's sweep queues it again)
             log.warning("job %s not claimed: %s; trying again later", job_id, exc.message)
             await asyncio.sleep(CLAIM_RETRY_SECONDS)
             await self.requeued([job_id])
