@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, make_settings
 from starlette.websockets import WebSocketDisconnect
 
+from f5serve.client import Client, PermissionDeniedError
 from f5serve.core.services import Services
 from f5serve.http.app import create_app
 
@@ -310,6 +312,20 @@ def test_usage_and_metrics_count_per_key(
     line = f'f5serve_key_audio_seconds_total{{key_id="{row.id}",key_name="counter"}}'
     assert float(text.split(line)[1].split()[0]) == pytest.approx(seconds, abs=1e-3)
     assert key not in text and ENV_ADMIN not in text
+
+
+def test_the_python_client_reads_usage_and_names_a_refusal(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    with Client(http=TestClient(client.app, headers=keys["alice"])) as alice:
+        (mine,) = alice.usage()
+        assert mine.name == "alice" and mine.requests >= 1 and not mine.admin
+        assert mine.day == datetime.now(timezone.utc).date()
+        with pytest.raises(PermissionDeniedError) as refused:
+            alice.delete_voice("narrator")
+    assert refused.value.code == "forbidden"
+    with Client(http=TestClient(client.app, headers=keys["boss"])) as boss:
+        assert {"alice", "bob", "boss"} <= {u.name for u in boss.usage()}
 
 
 def test_the_openapi_document_declares_the_bearer_scheme_and_the_key_errors(
