@@ -89,6 +89,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _start(services: Services) -> None:
+    warn_if_open(services.settings.host, await asyncio.to_thread(services.tenancy.enabled))
     imported = await asyncio.to_thread(services.voices.import_dir)
     if imported:
         log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
@@ -114,11 +115,10 @@ async def _observe(
 
 def serve(settings: Settings) -> None:
     """Run the HTTP door until it is stopped (what ``f5serve serve`` and ``f5serve worker``
-    start): warn when it is open to other machines without keys, load the default model first
+    start; it warns when it is open to other machines without keys): load the default model first
     (so that a model that cannot load is one line, not a traceback), then serve. A start-up
     that fails with one of our errors (a read-only database) raises it once uvicorn stops."""
     app = create_app(settings)
-    warn_if_open(settings.host, app.state.services.tenancy.enabled())
     if settings.preload:
         app.state.services.preload()
     quiet = _quiet_startup_failure(app)
