@@ -76,6 +76,11 @@ def sees_all(tenant: Tenant | None) -> bool:
     return tenant is None or tenant.admin
 
 
+def restricted_to(tenant: Tenant | None) -> str | None:
+    """The key whose things alone ``tenant`` sees (None: it sees everything)."""
+    return None if tenant is None or tenant.admin else tenant.id
+
+
 def may_see(tenant: Tenant | None, owner: str | None) -> bool:
     """Whether ``tenant`` (None: no key) may see what ``owner`` made."""
     return tenant is None or tenant.sees(owner)

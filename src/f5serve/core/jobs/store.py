@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import JobRow, utcnow
-from f5serve.core.tenants import Tenant, may_see, sees_all
+from f5serve.core.tenants import Tenant, may_see, restricted_to
 from f5serve.core.validation import MAX_INT64, storable
 from f5serve.errors import Conflict, InvalidInput, NotFound
 
@@ -158,10 +158,10 @@ class JobStore:
         if status is not None:
             query = query.where(JobRow.status == status)
             count = count.where(JobRow.status == status)
-        if not sees_all(tenant):
-            assert tenant is not None
-            query = query.where(JobRow.owner == tenant.id)
-            count = count.where(JobRow.owner == tenant.id)
+        own = restricted_to(tenant)
+        if own is not None:
+            query = query.where(JobRow.owner == own)
+            count = count.where(JobRow.owner == own)
         query = query.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit).offset(offset)
         with self.sessions() as session:
             return JobPage(list(session.scalars(query)), session.scalar(count) or 0)

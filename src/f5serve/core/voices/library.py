@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
-from f5serve.core.tenants import Tenant, may_see, sees_all
+from f5serve.core.tenants import Tenant, may_see, restricted_to
 from f5serve.core.validation import check_string, storable
 from f5serve.engine import audio as audio_io
 from f5serve.engine.options import SynthesisOptions
@@ -184,9 +184,9 @@ class VoiceLibrary:
     def all(self, tenant: Tenant | None = None) -> list[VoiceRow]:
         """The voices ``tenant`` sees, by name."""
         query = select(VoiceRow).order_by(VoiceRow.name)
-        if not sees_all(tenant):
-            assert tenant is not None
-            query = query.where(or_(VoiceRow.owner == tenant.id, VoiceRow.source == DIRECTORY))
+        own = restricted_to(tenant)
+        if own is not None:
+            query = query.where(or_(VoiceRow.owner == own, VoiceRow.source == DIRECTORY))
         with self.sessions() as session:
             return list(session.scalars(query))
 
