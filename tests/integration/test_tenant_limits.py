@@ -4,11 +4,18 @@ pass the limit; windows start again on the (injected) clock."""
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from test_job_ownership import LONG, FakeSynthesizer, until
 
 from f5serve.core.db import open_database, upgrade_database
+from f5serve.core.jobs import InProcessQueue, JobServices, JobStore, JobWorker
+from f5serve.core.jobs.store import FAILED, SUCCEEDED
+from f5serve.core.metrics import Metrics
+from f5serve.core.storage.local import LocalStorage
 from f5serve.core.tenants import Limits, Tenancy
 from f5serve.errors import TooManyRequests, Unauthorized
 
@@ -107,3 +114,39 @@ def test_a_server_is_open_until_a_key_exists_and_closed_after(url: str) -> None:
             process.authenticate(key)  # revoked in every process
         with pytest.raises(Unauthorized):
             process.authenticate(None)  # and revoking the last key does not open the server
+
+
+def test_queued_jobs_stop_at_the_audio_of_the_day(url: str, tmp_path: Path) -> None:
+    """Jobs accepted while the key was under its limit: those that start once it is used up
+    fail with ``too_many_requests`` instead of passing it."""
+    now = [NOON]
+    tenancy = Tenancy(open_database(url), clock=lambda: now[0])
+    row, _ = tenancy.create("batch", audio_seconds_per_day=0.15)  # the fake makes 0.1 s a job
+    store = JobStore(open_database(url))
+    for job_id in ("first", "second", "third"):
+        store.create(job_id, {"text": job_id}, owner=row.id)
+
+    async def scenario() -> None:
+        synthesizer = FakeSynthesizer()
+        synthesizer.release.set()
+        services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"), tenancy=tenancy)  # type: ignore[arg-type]
+        worker = JobWorker(
+            store,
+            InProcessQueue(),
+            services,
+            Metrics(),
+            concurrency=1,  # one after the other, oldest first
+            timeout=LONG,
+            retention=LONG,
+            cleanup_interval=LONG,
+            lease_seconds=LONG,
+        )
+        await worker.start()
+        await until(lambda: store.get("third").status in (SUCCEEDED, FAILED))
+        await worker.stop()
+
+    asyncio.run(scenario())
+    statuses = [store.get(job_id).status for job_id in ("first", "second", "third")]
+    assert statuses == [SUCCEEDED, SUCCEEDED, FAILED]  # 0.1 s, then 0.2 s (over), then refused
+    assert store.get("third").error_code == "too_many_requests"
+    assert tenancy.usage(tenancy.tenant(row.id))[0].audio_seconds == pytest.approx(0.2)

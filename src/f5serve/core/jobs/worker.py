@@ -147,6 +147,9 @@ class JobRunner:
             owner = None
             if job.owner is not None and tenancy is not None:
                 owner = await asyncio.to_thread(tenancy.tenant, job.owner)
+                # jobs queued while the key was under its audio of the day may start after it
+                # is used up: they fail (too_many_requests) rather than pass the limit
+                await asyncio.to_thread(tenancy.check_audio, owner)
             run = execute_job(job_id, job.request, self.services, owner)
             output = await asyncio.wait_for(run, self.timeout)
         except Exception as exc:
