@@ -12,8 +12,8 @@ directory are shared: every key may use and read them, only an admin key may cha
 Limits are counted in the database, so every process of a deployment shares them: requests per
 minute (checked and counted at once, atomically) and seconds of audio per UTC day (checked when a
 request or job is accepted and when a job starts, charged as the audio is made, so the last
-request of a day may pass the limit by its own length). Each key has one row per period, started again when a new minute
-or day begins.
+request of a day may pass the limit by its own length). Each key has one row per period,
+started again when a new minute or day begins.
 """
 
 from __future__ import annotations
