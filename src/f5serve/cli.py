@@ -44,6 +44,11 @@ db_app = typer.Typer(
     help="The job and voice database: schema revision and migrations.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="API keys (tenants): create, list and revoke the keys of the database.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 TextArg = Annotated[str, typer.Argument(help="Text to speak; '-' reads it from standard input.")]
 ModelsFileOpt = Annotated[
@@ -413,6 +418,81 @@ def db_current(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(
     revision = database_revision(_database_url(database_url, env_file))
     note = "head" if revision == migrations.head() else f"needs upgrade to {migrations.head()}"
     typer.echo(f"{revision or 'empty'} ({note})")
+
+
+def _tenancy(database_url: str | None, env_file: Path) -> Any:
+    from f5serve.core.db import open_database
+    from f5serve.core.settings import Settings
+    from f5serve.core.tenants import Tenancy
+
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    url = database_url if database_url is not None else settings.database_url
+    return Tenancy(open_database(url, settings.database_timeout), settings.api_key_set)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The key sees and may change everything.")
+    ] = False,
+    rpm: Annotated[
+        int | None,
+        typer.Option("--rpm", help="Requests per minute (default: the server's limit)."),
+    ] = None,
+    audio_seconds_per_day: Annotated[
+        float | None,
+        typer.Option(
+            "--audio-seconds-per-day",
+            help="Seconds of audio per UTC day (default: the server's limit).",
+        ),
+    ] = None,
+    database_url: DatabaseUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+) -> None:
+    """Make a key and print it once (only its hash is stored: it cannot be shown again)."""
+    row, key = _tenancy(database_url, env_file).create(name, admin, rpm, audio_seconds_per_day)
+    typer.echo(key)
+    kind = "admin key" if row.admin else "key"
+    typer.echo(f"created {kind} {row.id} ({row.name}); it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(".env")) -> None:
+    """Show the keys of the database (never the keys themselves)."""
+    tenancy = _tenancy(database_url, env_file)
+    table = Table(title="API keys")
+    for column in ("id", "name", "prefix", "admin", "limits", "created", "revoked"):
+        table.add_column(column)
+    for row in tenancy.stored_keys():
+        rpm = "default" if row.requests_per_minute is None else f"{row.requests_per_minute}"
+        audio = row.audio_seconds_per_day
+        table.add_row(
+            row.id,
+            row.name,
+            row.prefix + "…",
+            "yes" if row.admin else "no",
+            f"{rpm} req/min, {'default' if audio is None else f'{audio:g}'} s/day",
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            "-" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    out.print(table)
+    env = len(tenancy.env_tenants)
+    if env:
+        out.print(f"and {env} admin key(s) from F5SERVE_API_KEYS")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `f5serve keys list`).")],
+    database_url: DatabaseUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+) -> None:
+    """Refuse a key from now on, in every process of the deployment."""
+    row, was_active = _tenancy(database_url, env_file).revoke(key_id)
+    message = f"revoked {row.id} ({row.name})" if was_active else f"{row.id} was already revoked"
+    typer.echo(message, err=True)
 
 
 def serve(**options: Any) -> None:

@@ -147,6 +147,14 @@ class Unauthorized(F5ServeError):
     http_status = 401
 
 
+class Forbidden(F5ServeError):
+    """A valid API key that may not do this (change a shared library voice, read the metrics
+    of every key without being an admin)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class Conflict(F5ServeError):
     """A request that clashes with the current state (a job id reused with another body, a
     voice name already taken)."""
@@ -170,7 +178,8 @@ class PayloadTooLarge(F5ServeError):
 
 
 class TooManyRequests(F5ServeError):
-    """The job queue holds as many jobs as it may: try again after ``retry_after`` seconds."""
+    """The job queue holds as many jobs as it may, or an API key used up its requests per
+    minute or audio seconds per day: try again after ``retry_after`` seconds."""
 
     code = "too_many_requests"
     http_status = 429

@@ -26,6 +26,7 @@ from f5serve.core.metrics import Metrics
 from f5serve.core.storage import StorageError
 from f5serve.core.storage.local import LocalStorage
 from f5serve.core.synthesis import Speech, SpeechRequest
+from f5serve.core.tenants import Tenancy
 from f5serve.errors import InvalidInput
 
 pytest.importorskip("procrastinate")
@@ -65,10 +66,15 @@ def entries(url: str) -> list[tuple[str, str, str]]:
 
 
 def make_worker(
-    url: str, tmp_path: Path, synthesizer: Any, models: list[str] | None, lease: float = LONG
+    url: str,
+    tmp_path: Path,
+    synthesizer: Any,
+    models: list[str] | None,
+    lease: float = LONG,
+    tenancy: Tenancy | None = None,
 ) -> QueueWorker:
     store, queue = queued_store(url)
-    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"))
+    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"), tenancy=tenancy)
     queues = None if models is None else [f"tts.{m}" for m in models]
     return QueueWorker(
         store,
@@ -109,6 +115,34 @@ def test_a_job_and_its_queue_entry_are_one_transaction(url: str) -> None:
     with open_database(url)() as session:
         assert session.get(JobRow, "rolled-back") is None
     assert entries(url) == [("kept", "tts.tiny-en", "todo")]
+
+
+def test_a_job_runs_as_the_key_that_submitted_it_and_is_charged_to_it(
+    url: str, tmp_path: Path
+) -> None:
+    replica = Tenancy(open_database(url))  # the API replica that took the job
+    row, _ = replica.create("alice")
+    store, _ = queued_store(url)
+    store.create("owned", {"text": "owned"}, "tts.tiny-en", owner=row.id)
+
+    async def scenario() -> None:
+        synthesizer = FakeSynthesizer()
+        synthesizer.release.set()
+        worker = make_worker(url, tmp_path, synthesizer, None, tenancy=Tenancy(open_database(url)))
+        await worker.start()
+        await until(lambda: store.get("owned").status == SUCCEEDED)
+        await worker.stop()
+        tenant = synthesizer.tenants["owned"]  # the voices it may use are alice's
+        assert tenant is not None and (tenant.id, tenant.name, tenant.admin) == (
+            row.id,
+            "alice",
+            False,
+        )
+
+    run(scenario)
+    alice = replica.tenant(row.id)
+    (used,) = replica.usage(alice)
+    assert used.audio_seconds == pytest.approx(0.1)  # the fake's 2400 samples at 24 kHz
 
 
 def test_workers_run_only_the_queues_of_their_models(url: str, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -208,6 +209,10 @@ class AsyncClient:
 
     async def models(self) -> list[Model]:
         return await self._run(calls.models())
+
+    async def usage(self) -> list[KeyUsage]:
+        """Today's usage and limits of this client's key (every key's for an admin key)."""
+        return await self._run(calls.usage())
 
     async def health(self) -> dict[str, Any]:
         return await self._run(calls.health())

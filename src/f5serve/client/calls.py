@@ -17,6 +17,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -25,6 +26,7 @@ from f5serve.client.types import (
     Voice,
     parse_job,
     parse_model,
+    parse_usage,
     parse_voice,
 )
 
@@ -173,6 +175,10 @@ def voice_audio(voice: str) -> Call[bytes]:
 
 def models() -> Call[list[Model]]:
     return Call("GET", "/v1/models", lambda r: [parse_model(m) for m in r.json()["data"]])
+
+
+def usage() -> Call[list[KeyUsage]]:
+    return Call("GET", "/v1/usage", lambda r: [parse_usage(u) for u in r.json()["keys"]])
 
 
 def health() -> Call[dict[str, Any]]:

@@ -15,6 +15,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -207,6 +208,10 @@ class Client:
 
     def models(self) -> list[Model]:
         return self._run(calls.models())
+
+    def usage(self) -> list[KeyUsage]:
+        """Today's usage and limits of this client's key (every key's for an admin key)."""
+        return self._run(calls.usage())
 
     def health(self) -> dict[str, Any]:
         return self._run(calls.health())

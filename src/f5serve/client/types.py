@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,6 +144,27 @@ class Model:
     bytes: int | None
     licence: str | None
     description: str | None
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """What one API key used today (UTC) and its limits (None: no limit)."""
+
+    key_id: str
+    name: str
+    admin: bool
+    revoked: bool
+    day: date
+    requests: int
+    audio_seconds: float
+    requests_per_minute: int | None
+    audio_seconds_per_day: float | None
+
+
+def parse_usage(data: dict[str, Any]) -> KeyUsage:
+    fields = _known(KeyUsage, data)
+    fields["day"] = date.fromisoformat(data["day"])
+    return KeyUsage(**fields)
 
 
 def parse_job(data: dict[str, Any]) -> Job:

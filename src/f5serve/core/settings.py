@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="TCP port.")
     api_keys: str = Field(
         default="",
-        description="Comma-separated API keys for `Authorization: Bearer`; empty = open.",
+        description="Comma-separated admin API keys for `Authorization: Bearer` (beside those "
+        "of `f5serve keys create`); no keys at all = open.",
     )
     # state
     database_url: str = Field(
@@ -180,6 +181,18 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         default=10_000, description="Queued jobs before POST /v1/jobs gives 429."
     )
+    key_requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per minute of an API key that sets no limit of its own (429; "
+        "default: no limit).",
+    )
+    key_audio_seconds_per_day: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds of audio per UTC day of an API key that sets no limit of its own "
+        "(429; default: no limit).",
+    )
     request_timeout: float = Field(
         default=600.0, description="Seconds a sync request may take (504)."
     )
@@ -228,6 +241,8 @@ class Settings(BaseSettings):
         "storage_secret_access_key",
         "max_loaded_models",
         "model_idle_seconds",
+        "key_requests_per_minute",
+        "key_audio_seconds_per_day",
         "advertise_url",
         mode="before",
     )
@@ -286,5 +301,5 @@ class Settings(BaseSettings):
 
     @property
     def api_key_set(self) -> frozenset[str]:
-        """The configured API keys (empty: the API is open)."""
+        """The API keys of ``api_keys`` (admin keys)."""
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from f5serve.core.db import VoiceRow
+from f5serve.core.tenants import Tenant
 from f5serve.core.validation import check_string
 from f5serve.core.voices.library import VoiceLibrary, decode_reference
 from f5serve.engine import silence
@@ -47,6 +48,7 @@ class SpeechRequest:
     script: bool = False  # text is "[voice] line [voice] line ..."
     options: SynthesisOptions = field(default_factory=SynthesisOptions)
     pronunciations: Lexicon = field(default_factory=Lexicon)  # the request's own entries
+    tenant: Tenant | None = None  # the API key it came with: the voices it may use, its usage
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ class Synthesizer:
         voice, before any work starts."""
         lines = parse_script(request.text)
         names = [name for name in speakers(lines) if name is not None]
-        missing = [name for name in names if not self.voices.exists(name)]
+        missing = [name for name in names if not self.voices.exists(name, request.tenant)]
         if missing:
             raise NotFound(
                 f"the script names voices the library does not have: {', '.join(missing)}",
@@ -265,12 +267,14 @@ class Synthesizer:
             )
             return ref, None
         if request.ref_name is not None:
-            row = await asyncio.to_thread(self.voices.resolve_ref_name, request.ref_name)
+            row = await asyncio.to_thread(
+                self.voices.resolve_ref_name, request.ref_name, request.tenant
+            )
         else:
             name = request.voice or self.default_voice
             if name is None:
                 raise InvalidInput("name a voice: voice, ref_name, or ref_audio with ref_text")
-            row = await asyncio.to_thread(self.voices.get, name)
+            row = await asyncio.to_thread(self.voices.get, name, request.tenant)
         return await self.voices.reference(row, model, engine, request.options), row
 
 
@@ -354,10 +358,12 @@ def remove_long_silences(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
 TEXT_FIELDS = ("text", "voice", "ref_name", "ref_text", "language", "model")
 
 
-def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -> SpeechRequest:
-    """A :class:`SpeechRequest` from a stored or parsed TTS request body (``ref_audio`` is
-    base64 there); the options it leaves out are the service's ``defaults``. Text fields that
-    cannot be stored (NUL, lone surrogates) are refused."""
+def speech_request_from_dict(
+    body: dict[str, Any], defaults: SynthesisOptions, tenant: Tenant | None = None
+) -> SpeechRequest:
+    """A :class:`SpeechRequest` of ``tenant`` from a stored or parsed TTS request body
+    (``ref_audio`` is base64 there); the options it leaves out are the service's ``defaults``.
+    Text fields that cannot be stored (NUL, lone surrogates) are refused."""
     for name in TEXT_FIELDS:
         check_string(body.get(name), name)
     ref_audio = body.get("ref_audio")
@@ -373,6 +379,7 @@ def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -
         script=bool(body.get("script", False)),
         options=defaults.updated_from(body),
         pronunciations=Lexicon.parse(body.get("pronunciations")),
+        tenant=tenant,
     )
 
 

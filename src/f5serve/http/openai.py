@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from f5serve.core.synthesis import SpeechRequest
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, OpenAISpeechRequest
 from f5serve.http.streaming import speech_response
@@ -21,7 +22,7 @@ from f5serve.registry import AUTO
 router = APIRouter(tags=["openai"])
 OPENAI_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-tts"})
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 422, 503, 504)
+    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 503, 504)
 }
 
 
@@ -31,7 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     response_class=Response,
     responses=ERRORS,
 )
-async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
+async def speech(body: OpenAISpeechRequest, services: ServicesDep, tenant: TenantDep) -> Response:
     check_sync_text(services, body.input)
     request = SpeechRequest(
         text=body.input,
@@ -39,6 +40,7 @@ async def speech(body: OpenAISpeechRequest, services: ServicesDep) -> Response:
         language=AUTO,
         model=None if body.model in OPENAI_MODELS else body.model,
         options=dataclasses.replace(services.synthesizer.defaults, speed=body.speed),
+        tenant=tenant,
     )
     fmt, stream_format = body.response_format, body.stream_format
     return await speech_response(services, request, fmt, stream_format, "openai", segments=False)

@@ -5,7 +5,7 @@ The speech fields shared with RunPod and stored jobs are :mod:`f5serve.core.para
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -176,3 +176,23 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class KeyUsage(BaseModel):
+    """What one API key used today (UTC) and its limits."""
+
+    key_id: str
+    name: str
+    admin: bool
+    revoked: bool
+    day: date = Field(description="The UTC day counted.")
+    requests: int = Field(description="Requests accepted today.")
+    audio_seconds: float = Field(description="Seconds of audio made today.")
+    requests_per_minute: int | None = Field(description="Its limit (null: none).")
+    audio_seconds_per_day: float | None = Field(description="Its limit (null: none).")
+
+
+class UsageList(BaseModel):
+    """GET /v1/usage: the caller's key; every key for an admin key (none on an open server)."""
+
+    keys: list[KeyUsage]

@@ -18,6 +18,7 @@ from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
 from f5serve.engine.audio import FORMATS
 from f5serve.engine.options import option_fields
 from f5serve.errors import InvalidInput, PayloadTooLarge
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import ErrorEnvelope, SegmentTime, TTSRequest, TTSResponse
 from f5serve.http.streaming import speech_response
@@ -25,7 +26,7 @@ from f5serve.http.streaming import speech_response
 router = APIRouter(tags=["tts"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 401, 404, 413, 415, 422, 503, 504)
+    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 415, 422, 503, 504)
 }
 AUDIO: dict[str, Any] = {
     "content": {t: {} for t in sorted({f.content_type for f in FORMATS.values()})}
@@ -38,16 +39,18 @@ AUDIO: dict[str, Any] = {
     responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
     response_model=None,
 )
-async def tts(body: TTSRequest, services: ServicesDep) -> Response:
+async def tts(body: TTSRequest, services: ServicesDep, tenant: TenantDep) -> Response:
     check_sync_text(services, body.text)
     if body.ref_audio is not None:
         _check_base64_size(body.ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
+    defaults = services.synthesizer.defaults
+    request = speech_request_from_dict(body.speech_body(), defaults, tenant)
     return await _respond(services, request, body)
 
 
 async def tts_upload(
     services: ServicesDep,
+    tenant: TenantDep,
     text: Annotated[str, Form()],
     ref_audio: Annotated[UploadFile, File(description="Reference clip (any audio format).")],
     ref_text: Annotated[str, Form()],
@@ -72,7 +75,7 @@ async def tts_upload(
     body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     check_sync_text(services, body.text)
     data = await read_upload(ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
+    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults, tenant)
     request = dataclasses.replace(request, ref_audio=data)
     return await _respond(services, request, body)
 

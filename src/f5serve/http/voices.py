@@ -1,4 +1,7 @@
-"""The voice library: upload (multipart), list, read, rename/edit, delete, download the clip."""
+"""The voice library: upload (multipart), list, read, rename/edit, delete, download the clip.
+
+A key sees its own voices and the shared voices of the voices directory (another key's voice is
+404); changing a shared voice needs an admin key (403)."""
 
 from __future__ import annotations
 
@@ -10,20 +13,26 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from f5serve.core import listing
 from f5serve.core.listing import VoiceInfo
+from f5serve.core.tenants import owner_of
 from f5serve.errors import InvalidInput
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep
 from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
 from f5serve.http.tts import read_upload
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (401, 404, 409, 413, 415, 422)
+    code: {"model": ErrorEnvelope} for code in (404, 409, 413, 415, 422)
+}
+SHARED: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorEnvelope, "description": "A shared voice, and the key is not an admin"}
 }
 
 
 @router.post("", status_code=201, summary="Add a voice (multipart upload)", responses=ERRORS)
 async def create_voice(
     services: ServicesDep,
+    tenant: TenantDep,
     name: Annotated[str, Form(description="Unique name, used as `voice` in requests.")],
     audio: Annotated[UploadFile, File(description="Reference clip: wav, flac, mp3, ogg, m4a...")],
     ref_text: Annotated[str, Form(description="Transcript of the clip.")],
@@ -36,25 +45,31 @@ async def create_voice(
     entries = parse_json_object(pronunciations, "pronunciations")
     data = await read_upload(audio, services.settings.max_upload_bytes)
     row = await asyncio.to_thread(
-        services.voices.create, name, data, ref_text, language, "upload", entries
+        services.voices.create, name, data, ref_text, language, "upload", entries, owner_of(tenant)
     )
     return voice_view(listing.voice(services.voices, row))
 
 
 @router.get("", summary="List voices")
-async def list_voices(services: ServicesDep) -> VoiceList:
-    voices = await asyncio.to_thread(listing.voices, services.voices)
+async def list_voices(services: ServicesDep, tenant: TenantDep) -> VoiceList:
+    voices = await asyncio.to_thread(listing.voices, services.voices, tenant)
     return VoiceList(voices=[voice_view(v) for v in voices])
 
 
 @router.get("/{voice_id}", summary="A voice (by id or name)", responses=ERRORS)
-async def get_voice(voice_id: str, services: ServicesDep) -> Voice:
-    row = await asyncio.to_thread(services.voices.get, voice_id)
+async def get_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Voice:
+    row = await asyncio.to_thread(services.voices.get, voice_id, tenant)
     return voice_view(listing.voice(services.voices, row))
 
 
-@router.patch("/{voice_id}", summary="Rename a voice or fix its transcript", responses=ERRORS)
-async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) -> Voice:
+@router.patch(
+    "/{voice_id}",
+    summary="Rename a voice or fix its transcript",
+    responses={**ERRORS, **SHARED},
+)
+async def patch_voice(
+    voice_id: str, body: VoicePatch, services: ServicesDep, tenant: TenantDep
+) -> Voice:
     row = await asyncio.to_thread(
         services.voices.update,
         voice_id,
@@ -62,13 +77,16 @@ async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) ->
         body.ref_text,
         body.language,
         body.pronunciations,
+        tenant,
     )
     return voice_view(listing.voice(services.voices, row))
 
 
-@router.delete("/{voice_id}", status_code=204, summary="Delete a voice", responses=ERRORS)
-async def delete_voice(voice_id: str, services: ServicesDep) -> Response:
-    await asyncio.to_thread(services.voices.delete, voice_id)
+@router.delete(
+    "/{voice_id}", status_code=204, summary="Delete a voice", responses={**ERRORS, **SHARED}
+)
+async def delete_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    await asyncio.to_thread(services.voices.delete, voice_id, tenant)
     return Response(status_code=204)
 
 
@@ -78,8 +96,8 @@ async def delete_voice(voice_id: str, services: ServicesDep) -> Response:
     response_class=Response,
     responses=ERRORS,
 )
-async def voice_audio(voice_id: str, services: ServicesDep) -> Response:
-    data = await asyncio.to_thread(services.voices.audio, voice_id)
+async def voice_audio(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    data = await asyncio.to_thread(services.voices.audio, voice_id, tenant)
     return Response(data, media_type="audio/wav")
 
 

@@ -3,6 +3,10 @@ cache of prepared :class:`~f5serve.engine.pipeline.Reference` objects (their mel
 
 A voices directory (``<name>.wav`` + ``<name>.txt``) is imported at start-up, so requests may
 name a voice by file, as the RunPod seed does: ``ref_name: "sample/narrator.wav"``.
+
+Voices belong to the API key that uploaded them (see :mod:`f5serve.core.tenants`): a key sees
+its own and the shared voices of the directory, which only an admin key (or an open server) may
+change. Names are unique across the whole library.
 """
 
 from __future__ import annotations
@@ -22,23 +26,32 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
+from f5serve.core.tenants import Tenant, may_see, restricted_to
 from f5serve.core.validation import check_string, storable
 from f5serve.engine import audio as audio_io
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.engine.pronounce import Lexicon
-from f5serve.errors import Conflict, F5ServeError, InvalidInput, NotFound, PayloadTooLarge
+from f5serve.errors import (
+    Conflict,
+    F5ServeError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 
 log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}")  # whole name: fullmatch
 CACHE_SIZE = 64
+DIRECTORY = "directory"  # the source of a voice imported from the voices directory (shared)
 MAX_FILE_NAME_BYTES = 255  # what file systems allow in one path component
 
 
@@ -117,8 +130,10 @@ class VoiceLibrary:
         language: str | None,
         source: str = "upload",
         pronunciations: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> VoiceRow:
-        """Clean, store and register a voice (409 if the name is taken)."""
+        """Clean, store and register a voice of the key ``owner`` (409 if the name is
+        taken)."""
         _check_name(name)
         _check_fields(ref_text, language)
         Lexicon.parse(pronunciations)
@@ -140,6 +155,7 @@ class VoiceLibrary:
             created_at=now,
             updated_at=now,
             pronunciations=pronunciations or None,
+            owner=owner,
         )
         self.storage.put(key, clip.wav, "audio/wav")
         try:
@@ -165,28 +181,44 @@ class VoiceLibrary:
         except F5ServeError as exc:
             log.error("could not remove the orphan clip %s: %s", key, exc.message)
 
-    def all(self) -> list[VoiceRow]:
+    def all(self, tenant: Tenant | None = None) -> list[VoiceRow]:
+        """The voices ``tenant`` sees, by name."""
+        query = select(VoiceRow).order_by(VoiceRow.name)
+        own = restricted_to(tenant)
+        if own is not None:
+            query = query.where(or_(VoiceRow.owner == own, VoiceRow.source == DIRECTORY))
         with self.sessions() as session:
-            return list(session.scalars(select(VoiceRow).order_by(VoiceRow.name)))
+            return list(session.scalars(query))
 
-    def exists(self, id_or_name: str) -> bool:
-        """Whether a voice has this id or name."""
+    def exists(self, id_or_name: str, tenant: Tenant | None = None) -> bool:
+        """Whether ``tenant`` sees a voice with this id or name."""
         try:
-            self.get(id_or_name)
+            self.get(id_or_name, tenant)
         except NotFound:
             return False
         return True
 
-    def get(self, id_or_name: str) -> VoiceRow:
-        """A voice by id, or else by name."""
+    def get(self, id_or_name: str, tenant: Tenant | None = None) -> VoiceRow:
+        """A voice by id, or else by name (one ``tenant`` does not see does not exist for it)."""
         row = None
         if storable(id_or_name):
             with self.sessions() as session:
                 row = session.get(VoiceRow, id_or_name) or session.scalar(
                     select(VoiceRow).where(VoiceRow.name == id_or_name)
                 )
-        if row is None:
+        if row is None or not (row.source == DIRECTORY or may_see(tenant, row.owner)):
             raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
+        return row
+
+    def _writable(self, voice_id: str, tenant: Tenant | None) -> VoiceRow:
+        """A voice ``tenant`` may change: its own (403 for a shared voice of the directory)."""
+        row = self.get(voice_id, tenant)
+        if not may_see(tenant, row.owner):
+            raise Forbidden(
+                f"voice {row.name!r} is a shared voice of the voices directory: "
+                "only an admin key may change it",
+                details={"voice": voice_id},
+            )
         return row
 
     def update(
@@ -196,9 +228,10 @@ class VoiceLibrary:
         ref_text: str | None,
         language: str | None,
         pronunciations: dict[str, str] | None = None,
+        tenant: Tenant | None = None,
     ) -> VoiceRow:
         """Change what is given (``pronunciations``: the whole dictionary; ``{}`` clears it)."""
-        row = self.get(voice_id)
+        row = self._writable(voice_id, tenant)
         _check_fields(ref_text, language)
         if name is not None:
             _check_name(name)
@@ -222,10 +255,10 @@ class VoiceLibrary:
         self._forget(row.id)
         return row
 
-    def delete(self, voice_id: str) -> None:
+    def delete(self, voice_id: str, tenant: Tenant | None = None) -> None:
         """Remove the row, then the clip; a clip that cannot be removed puts the row back, so
         that a failure leaves both or neither."""
-        row = self.get(voice_id)
+        row = self._writable(voice_id, tenant)
         with self.sessions() as session:
             session.delete(session.get(VoiceRow, row.id))
             session.commit()
@@ -238,31 +271,31 @@ class VoiceLibrary:
             raise
         self._forget(row.id)
 
-    def audio(self, voice_id: str) -> bytes:
-        return self.storage.get(self.get(voice_id).audio_key)
+    def audio(self, voice_id: str, tenant: Tenant | None = None) -> bytes:
+        return self.storage.get(self.get(voice_id, tenant).audio_key)
 
     # ------------------------------------------------------------------ use
 
     def ref_name(self, voice: VoiceRow) -> str | None:
         """How a request names ``voice`` by file (``sample/narrator.wav``); None for an upload."""
-        if self.voices_dir is None or voice.source != "directory":
+        if self.voices_dir is None or voice.source != DIRECTORY:
             return None
         return f"{self.voices_dir.name}/{voice.name}.wav"
 
-    def resolve_ref_name(self, ref_name: str) -> VoiceRow:
-        """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``,
-        never anything outside the voices directory."""
+    def resolve_ref_name(self, ref_name: str, tenant: Tenant | None = None) -> VoiceRow:
+        """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``
+        (as ``tenant`` sees the library), never anything outside the voices directory."""
         stem = self.ref_name_stem(ref_name)
         assert self.voices_dir is not None
         candidate = (self.voices_dir / f"{stem}.wav").resolve()
         if not candidate.is_relative_to(self.voices_dir):
             raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
         try:
-            return self.get(stem)
+            return self.get(stem, tenant)
         except NotFound:
-            if candidate.is_file():  # added after start-up
+            if candidate.is_file() and not self.exists(stem):  # added after start-up
                 self.import_file(candidate)
-                return self.get(stem)
+                return self.get(stem, tenant)
             raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
 
     def ref_name_stem(self, ref_name: str) -> str:
@@ -334,14 +367,14 @@ class VoiceLibrary:
         try:
             existing = self.get(wav.stem)
         except NotFound:
-            self.create(wav.stem, data, ref_text, None, source="directory")
+            self.create(wav.stem, data, ref_text, None, source=DIRECTORY)
             return True
-        if existing.source != "directory":
+        if existing.source != DIRECTORY:
             raise Conflict(f"an uploaded voice is already called {wav.stem!r}")
         if existing.sha256 == hashlib.sha256(data).hexdigest() and existing.ref_text == ref_text:
             return False
         self.delete(existing.id)
-        self.create(wav.stem, data, ref_text, None, source="directory")
+        self.create(wav.stem, data, ref_text, None, source=DIRECTORY)
         return True
 
     def _forget(self, voice_id: str) -> None:
