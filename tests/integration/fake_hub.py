@@ -146,7 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a body after HEAD would corrupt the kept-alive connection
+            self.wfile.write(body)
 
     def _refused(self, repo_id: str) -> bool:
         """Answer as the Hub does for a gated or private repository this request may not

@@ -117,6 +117,9 @@ def test_a_granted_token_downloads_the_gated_model(
     files = store.fetch(access_catalog.get("tiny-gated"))
     assert files.checkpoint.read_bytes() == (GOLDEN / "dit_v1.safetensors").read_bytes()
     assert files.vocab.name == "config.json"
+    # once cached, the files serve without a token (the Hub's refusal falls back to the cache)
+    again = _store(access_hub, tmp_path / "cache", False).fetch(access_catalog.get("tiny-gated"))
+    assert again == files
 
 
 def test_cli_pull_of_a_gated_model_says_how_to_get_access(
