@@ -134,7 +134,7 @@ EXPECTED += [
         "model_500000.pt",
         "vocab.txt",
         "F5TTS_Base",
-        None,  # not confirmed from the model card
+        "cc-by-nc-sa-4.0",
     ),
 ]
 

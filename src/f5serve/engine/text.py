@@ -106,9 +106,9 @@ class TextForm:
 
     The official models read text as written (the default: nothing changes). Community models
     trained on transcripts in one Unicode form and case need the same here: the Vietnamese
-    models of ``hynt`` were trained on lower-case text and their vocabulary holds precomposed
-    letters only ("ệ" is one token; its decomposed form, "e" + two combining marks, would map to
-    unknown ids), so they read ``TextForm("NFC", lowercase=True)``.
+    models of ``hynt`` were trained on lower-case text, and a letter typed decomposed ("e" and
+    two combining marks for "ệ") would not match the precomposed letters of such a vocabulary,
+    so they read ``TextForm("NFC", lowercase=True)``.
     """
 
     unicode: str | None = None  # one of UNICODE_FORMS, or None: as given

@@ -94,7 +94,7 @@ def _hub(
     checkpoint: str | None,
     vocab: str,
     arch: str,
-    licence: str | None,
+    licence: str,
     description: str,
     text_form: TextForm = AS_WRITTEN,
 ) -> ModelSpec:
@@ -116,14 +116,17 @@ def _hub(
 # - arch: F5TTS_Base (v0): fine-tuned from SWivid/F5-TTS F5TTS_Base/model_1200000.pt with the
 #   vocabulary extended (card: "Base Model: F5-TTS_Base", `f5-tts_infer-cli --model F5TTS_Base`;
 #   the author's demo Space builds DiT(dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512,
-#   conv_layers=4) with a pre-v1 f5_tts), Vocos vocoder (`--vocoder_name vocos`), 24 kHz /
+#   conv_layers=4) on its own copy of f5_tts), Vocos vocoder (`--vocoder_name vocos`), 24 kHz /
 #   100 mels / hop 256 like the official models;
 # - text: trained on lower-case transcripts ("Normalize to lowercase format"), tokenised by
 #   upstream's `convert_char_to_pinyin` (characters, as here); the demo lower-cases both the
-#   reference text and the text to speak. NFC: the vocabulary lists precomposed letters.
+#   reference text and the text to speak. NFC is assumed, not stated by the author: text typed
+#   in Vietnamese is normally precomposed, and other Vietnamese F5 demos normalise to NFC.
 # - ViVoice: the vocabulary was renamed from vocab.txt to config.json on the Hub (the card says
 #   to rename it back); the checkpoint is a 5.4 GB training file (model, EMA, optimizer), of
-#   which the EMA weights are used. Access is gated (requests need an institutional address).
+#   which the EMA weights are used.
+# - 100h: its card calls it "F5-TTS-Vietnamese-150h" (150 hours), stopped at 500,000 steps.
+# Both repositories are gated (access requests need an institutional address); cc-by-nc-sa-4.0.
 VIETNAMESE = TextForm("NFC", lowercase=True)
 
 
@@ -257,8 +260,8 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         "model_500000.pt",
         "vocab.txt",
         "F5TTS_Base",
-        None,  # the card's licence could not be confirmed: check it before use
-        "Vietnamese, 100 h",
+        "cc-by-nc-sa-4.0",
+        "Vietnamese, 150 h (VLSP, VietTTS, ...); gated: request access on the Hub",
         VIETNAMESE,
     ),
 )
