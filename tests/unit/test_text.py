@@ -218,3 +218,20 @@ def test_text_form_puts_text_in_the_form_a_model_was_trained_on(
 def test_text_form_refuses_an_unknown_unicode_form() -> None:
     with pytest.raises(ModelError, match="text form unicode='nfc' is not one of NFC, NFD"):
         TextForm("nfc")
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        # jieba cuts ASCII runs from other letters ("tr" | "ư" | "ờ" | "ng"), and the reference
+        # puts a space before a multi-letter ASCII run: the Vietnamese models were trained on
+        # exactly these tokens (their data went through upstream's convert_char_to_pinyin).
+        # Checked against jieba 0.42.1, whose cuts rjieba reproduces for this text.
+        ("trường học", ["t", "r", "ư", "ờ", " ", "n", "g", " ", "h", "ọ", "c"]),
+        ("người ơi, đẹp quá.", [*"người ơi, đẹp", " ", *"qu", "á", "."]),
+    ],
+)
+def test_vietnamese_letters_are_tokens_as_the_reference_cuts_them(
+    text: str, tokens: list[str]
+) -> None:
+    assert to_pinyin_tokens(text) == tokens
