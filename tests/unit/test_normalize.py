@@ -123,6 +123,24 @@ def test_without_a_language_latin_text_is_read_in_english() -> None:
     assert normalize_text("I have 3 apples.", "auto") == "I have three apples."
 
 
+@pytest.mark.parametrize("language", ["en", "de", "vi"])
+def test_an_amount_too_large_for_num2words_currency_is_still_read(language: str) -> None:
+    spoken = normalize_text("$" + "9" * 40, language)  # was decimal.InvalidOperation (a 500)
+    assert spoken and not any(c.isdigit() for c in spoken)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("es", "Son " + "9" * 40 + " granos."),
+        ("ru", "Это " + "9" * 40 + " раз."),
+        ("zh", "有1.000.000,25元"),
+    ],
+)
+def test_a_number_the_libraries_cannot_read_stays_as_written(language: str, text: str) -> None:
+    assert normalize_text(text, language) == text  # was OverflowError, KeyError, ValueError
+
+
 def test_what_it_leaves_alone() -> None:
     # digits glued to Latin letters, explicit pinyin, and languages without rules
     assert normalize_text("mp3 and F5 work", "en") == "mp3 and F5 work"

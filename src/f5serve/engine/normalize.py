@@ -184,7 +184,10 @@ def _render(m: re.Match[str], text: str, language: str | None) -> str:
     if lang != "zh" and rules is None:
         return m[0]
     lead = m[0][: len(m[0]) - len(m[0].lstrip())]  # a space before the number stays
-    return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
+    try:
+        return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
+    except (ArithmeticError, LookupError, ValueError):  # too large for num2words, cn2an refuses
+        return m[0]
 
 
 def _span_language(text: str, start: int, end: int, language: str | None) -> str:
@@ -320,7 +323,9 @@ def _money(rules: Rules, value: Decimal, currency: str) -> str:
     """An amount with its currency's name; a whole amount without "and zero cents"."""
     try:
         spoken = str(num2words(value, lang=rules.code, to="currency", currency=currency))
-    except (NotImplementedError, KeyError, AttributeError):
+    except (NotImplementedError, KeyError, AttributeError, ArithmeticError):
+        # no currency reading in this language, or an amount too large for num2words'
+        # currency arithmetic (decimal.InvalidOperation)
         return f"{_say(rules, value, 'cardinal')} {currency}"
     if value != value.to_integral_value():
         return spoken
