@@ -87,6 +87,7 @@ def _store(hub: FakeHub, cache: Path, token: str | bool) -> ModelStore:
         ("tiny-gated", False, "is gated"),  # 401 GatedRepo
         ("tiny-gated", "hf_not_granted", "is gated"),  # 403 GatedRepo
         ("tiny-private", False, "was not found or is private"),  # 401 RepoNotFound
+        ("tiny-private", "hf_not_owner", "was not found or is private"),
     ],
 )
 def test_no_access_is_one_message_naming_the_model_page_and_hf_token(

@@ -35,7 +35,7 @@ from typing import Any, Literal, cast
 
 import filelock
 import httpx2
-from huggingface_hub import HfApi, constants, get_token, hf_hub_download, scan_cache_dir
+from huggingface_hub import HfApi, constants, hf_hub_download, scan_cache_dir
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -291,12 +291,11 @@ class ModelStore:
     def _missing(self, spec: ModelSpec, source: HubFile, exc: Exception) -> DownloadError:
         """The error for a repository, revision or file the hub does not give us.
 
-        A gated repository, and one the hub hides (private, or gated without a token: the hub
-        answers "not found" for both), get one message: how to get access.
+        A gated repository, and one the hub does not show (it answers "not found" for a private
+        repository to anyone without access, as for a missing one), get one message: how to get
+        access (:class:`ModelAccessDenied`).
         """
-        if isinstance(exc, GatedRepoError) or (
-            isinstance(exc, RepositoryNotFoundError) and not self._has_token()
-        ):
+        if isinstance(exc, RepositoryNotFoundError):  # GatedRepoError is one too
             found = "is gated" if isinstance(exc, GatedRepoError) else "was not found or is private"
             return ModelAccessDenied(
                 f"model {spec.name!r}: repository {source.repo} {found}: accept its terms "
@@ -304,22 +303,11 @@ class ModelStore:
                 "token of an account that has access",
                 details={"model": spec.name, "repository": source.repo},
             )
-        if isinstance(exc, RepositoryNotFoundError):
-            kind = (
-                f"repository {source.repo} was not found, or HF_TOKEN has no access to it "
-                "(private or gated)"
-            )
-        elif isinstance(exc, RevisionNotFoundError):
+        if isinstance(exc, RevisionNotFoundError):
             kind = f"revision {source.revision or 'main'} of {source.repo} was not found"
         else:
             kind = f"{source} was not found"
         return DownloadError(f"model {spec.name!r}: {kind} on {self.endpoint}")
-
-    def _has_token(self) -> bool:
-        """Whether requests carry a token (given, or found by huggingface_hub: HF_TOKEN, login)."""
-        if self.token is False:
-            return False
-        return bool(self.token) or get_token() is not None
 
     # ----------------------------------------------------------------- listing
     def _listed_checkpoint(self, spec: ModelSpec, source: HubFile, refresh: bool) -> str:
