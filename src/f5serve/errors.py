@@ -122,6 +122,13 @@ class IntegrityError(DownloadError):
     code = "integrity_error"
 
 
+class ModelAccessDenied(DownloadError):
+    """A gated or private repository this server has no access to (terms not accepted on the
+    hub, or no ``HF_TOKEN`` of an account that has access)."""
+
+    code = "model_access_denied"
+
+
 class Overloaded(F5ServeError):
     """The backlog is full: try again after ``retry_after`` seconds."""
 

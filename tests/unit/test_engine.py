@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from f5serve import Engine, Progress, SynthesisOptions
-from f5serve.engine.text import speech_bytes
+from f5serve.engine.text import TextForm, speech_bytes
 from f5serve.errors import (
     CheckpointMismatch,
     DeviceError,
@@ -284,3 +286,21 @@ def test_pt_checkpoint_loads_like_safetensors(
     ra = a.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
     rb = b.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
     assert np.array_equal(ra.audio, rb.audio)
+
+
+def test_a_model_trained_on_lower_case_nfc_text_reads_text_in_that_form(
+    engine: Engine, tiny_model_files: dict[str, Any], ref_wav: Path
+) -> None:
+    vietnamese = Engine.from_files(
+        **tiny_model_files, device="cpu", text_form=TextForm("NFC", lowercase=True)
+    )
+    typed = unicodedata.normalize("NFD", "Xin Chào Việt Nam.")  # capitals, combining marks
+    opts = SynthesisOptions(nfe_steps=2, seed=3)
+    got = vietnamese.prepare_request(typed, ref_wav, REF_TEXT, opts)
+    want = engine.prepare_request("xin chào việt nam.", ref_wav, REF_TEXT.lower(), opts)
+    assert got.chunks == [typed]  # what the result reports is the text as it was given
+    assert len(got.items) == len(want.items) == 1
+    assert torch.equal(got.items[0].text_ids, want.items[0].text_ids)
+    assert got.items[0].y.shape == want.items[0].y.shape  # the same duration estimate
+    as_given = engine.prepare_request(typed, ref_wav, REF_TEXT, opts)
+    assert not torch.equal(as_given.items[0].text_ids, want.items[0].text_ids)

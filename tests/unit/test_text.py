@@ -11,6 +11,7 @@ import torch
 
 from f5serve.engine import text as text_mod
 from f5serve.engine.text import (
+    TextForm,
     Vocab,
     chunk_text,
     max_chunk_bytes,
@@ -216,3 +217,44 @@ def test_max_chunk_bytes_long_reference_clamped() -> None:
 def test_max_chunk_bytes_invalid(seconds: float, speed: float) -> None:
     with pytest.raises(InvalidInput):
         max_chunk_bytes("Hello. ", seconds, speed)
+
+
+# --------------------------------------------------------------------------- text form
+
+
+@pytest.mark.parametrize(
+    ("form", "text", "expected"),
+    [
+        (TextForm(), "Xin Chào", "Xin Chào"),
+        (TextForm("NFC"), "Vie\u0323\u0302t", "Việt"),  # e + dot below + circumflex → ệ
+        (TextForm("NFD"), "ệ", "e\u0323\u0302"),
+        (TextForm(lowercase=True), "ĐÀ NẴNG", "đà nẵng"),
+        (TextForm("NFC", lowercase=True), "VIE\u0323\u0302T", "việt"),
+    ],
+)
+def test_text_form_puts_text_in_the_form_a_model_was_trained_on(
+    form: TextForm, text: str, expected: str
+) -> None:
+    assert form.apply(text) == expected
+
+
+def test_text_form_refuses_an_unknown_unicode_form() -> None:
+    with pytest.raises(ModelError, match="text form unicode='nfc' is not one of NFC, NFD"):
+        TextForm("nfc")
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        # jieba cuts ASCII runs from other letters ("tr" | "ư" | "ờ" | "ng"), and the reference
+        # puts a space before a multi-letter ASCII run: the Vietnamese models were trained on
+        # exactly these tokens (their data went through upstream's convert_char_to_pinyin).
+        # Checked against jieba 0.42.1, whose cuts rjieba reproduces for this text.
+        ("trường học", ["t", "r", "ư", "ờ", " ", "n", "g", " ", "h", "ọ", "c"]),
+        ("người ơi, đẹp quá.", [*"người ơi, đẹp", " ", *"qu", "á", "."]),
+    ],
+)
+def test_vietnamese_letters_are_tokens_as_the_reference_cuts_them(
+    text: str, tokens: list[str]
+) -> None:
+    assert to_pinyin_tokens(text) == tokens

@@ -224,9 +224,12 @@ class Engine:
         device: torch.device,
         dtype: torch.dtype,
         max_batch_frames: int | None = None,
+        text_form: text.TextForm | None = None,
     ) -> None:
         self.model = model.to(device=device, dtype=dtype).eval()
         self.vocab = vocab
+        # the Unicode form and case the model was trained on, applied to what it reads
+        self.text_form = text_form or text.AS_WRITTEN
         self.vocoder = vocoder.to(device).eval()  # always float32: small, and sensitive
         self.mel = MelSpectrogram().to(device)
         self.device = device
@@ -246,8 +249,10 @@ class Engine:
         vocoder: str | Path,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        text_form: text.TextForm | None = None,
     ) -> Engine:
-        """Load a checkpoint (.safetensors, .pt or a state dict), its vocab and a Vocos folder."""
+        """Load a checkpoint (.safetensors, .pt or a state dict), its vocab and a Vocos folder;
+        ``text_form`` is the form of the text the model was trained on (default: as written)."""
         dev, dt = resolve_device(device, dtype)
         cfg = resolve_arch(arch)
         words = text.Vocab.from_file(vocab)
@@ -265,7 +270,7 @@ class Engine:
             )
         model = DiT(cfg.with_vocab_size(len(words)))
         load_into(model, state, f"checkpoint {checkpoint}")
-        return cls(model, words, Vocos.from_dir(vocoder), dev, dt)
+        return cls(model, words, Vocos.from_dir(vocoder), dev, dt, text_form=text_form)
 
     def compile(self, mode: str = "on") -> float:
         """Compile the DiT's blocks (``on``, ``max``, or ``auto``: on for CUDA only; ``off``
@@ -395,12 +400,15 @@ class Engine:
         opts: SynthesisOptions,
         on_step: Callable[[int], None] | None = None,
     ) -> FlowItem:
-        """Everything one chunk needs to be sampled: conditioning, noise, duration and grid."""
-        ids = text.text_to_ids(ref.text + chunk, self.vocab)
+        """Everything one chunk needs to be sampled: conditioning, noise, duration and grid.
+
+        The model reads the reference text and the chunk in its :class:`~text.TextForm`."""
+        ref_text, chunk = self.text_form.apply(ref.text), self.text_form.apply(chunk)
+        ids = text.text_to_ids(ref_text + chunk, self.vocab)
         if opts.fix_duration is not None:
             frames = sampler.frames_for_seconds(opts.fix_duration, SAMPLE_RATE, HOP_LENGTH)
         else:
-            frames = sampler.estimate_frames(ref.frames, ref.text, chunk, opts.speed)
+            frames = sampler.estimate_frames(ref.frames, ref_text, chunk, opts.speed)
         frames = sampler.clamp_frames(frames, len(ids), ref.mel.shape[0], MAX_FRAMES)
         cond_frames = min(ref.mel.shape[0], frames)
         cond = torch.zeros(frames, ref.mel.shape[1], device=self.device, dtype=self.dtype)

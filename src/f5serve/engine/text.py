@@ -94,6 +94,43 @@ def _split_vocab_lines(content: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
+# --------------------------------------------------------------------------- text form
+
+
+UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+@dataclass(frozen=True)
+class TextForm:
+    """The form of the text a model was trained on, applied to what it reads before tokenising.
+
+    The official models read text as written (the default: nothing changes). Community models
+    trained on transcripts in one Unicode form and case need the same here: the Vietnamese
+    models of ``hynt`` were trained on lower-case text, and a letter typed decomposed ("e" and
+    two combining marks for "ệ") would not match the precomposed letters of such a vocabulary,
+    so they read ``TextForm("NFC", lowercase=True)``.
+    """
+
+    unicode: str | None = None  # one of UNICODE_FORMS, or None: as given
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        if self.unicode is not None and self.unicode not in UNICODE_FORMS:
+            raise ModelError(
+                f"text form unicode={self.unicode!r} is not one of {', '.join(UNICODE_FORMS)}"
+            )
+
+    def apply(self, text: str) -> str:
+        """``text`` in this form."""
+        if self.unicode is not None:
+            text = unicodedata.normalize(self.unicode, text)  # type: ignore[arg-type]
+        return text.lower() if self.lowercase else text
+
+
+AS_WRITTEN = TextForm()
+"""The form of the official models: the text as written."""
+
+
 # --------------------------------------------------------------------------- pinyin tokens
 
 
