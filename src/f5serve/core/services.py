@@ -28,8 +28,9 @@ from f5serve.core.synthesis import (
     Synthesizer,
     speech_request_from_dict,
 )
-from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.core.voices import TranscriptCheck, VoiceLibrary, VoiceLimits
 from f5serve.core.workers import Announcement, Presence, WorkerDirectory
+from f5serve.engine.asr import LazyRecognizer
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import StreamedChunk
 from f5serve.errors import Timeout, TooManyRequests
@@ -203,7 +204,9 @@ def build_services(settings: Settings) -> Services:
         cuda_graphs=settings.cuda_graphs,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
-    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
+    recognizer = LazyRecognizer(settings.asr_model, settings.asr_device)  # loaded on first use
+    check = TranscriptCheck(settings.check_ref_text, settings.ref_text_max_cer)
+    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir, recognizer, check)
     models = Models(registry, settings.max_queued_requests)
     synthesizer = Synthesizer(
         models,
@@ -211,6 +214,7 @@ def build_services(settings: Settings) -> Services:
         settings.default_voice,
         settings.synthesis_defaults(),
         Lexicon.from_file(settings.pronunciations_file) if settings.pronunciations_file else None,
+        recognizer,
     )
     metrics = Metrics()
     jobs, worker = _job_worker(settings, sessions, JobServices(synthesizer, storage), metrics)
