@@ -220,6 +220,9 @@ def synth(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
         f"seed {result.seed}, {result.timings.total:.2f} s)"
     )
+    for i, segment in enumerate(result.segments if options.quality_check else [], 1):
+        tries = ", ".join(f"seed {a.seed}: cer {a.cer:.2f}" for a in segment.attempts)
+        err.print(f"quality check, chunk {i}: {tries}")
 
 
 @dataclass(frozen=True)
