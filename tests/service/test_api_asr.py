@@ -234,5 +234,9 @@ def test_without_the_extra_the_clear_errors_stay(
         )
         assert checked.status_code == 422
         assert checked.json()["error"]["message"].startswith("quality_check needs speech")
+        for body in ({"ref_audio": CLIP_B64}, {"voice": "narrator", "quality_check": True}):
+            job = fresh.post("/v1/jobs", json={"text": "Hi.", **body})
+            assert job.status_code == 422, job.text  # refused at submission, not when run
+            assert job.json()["error"]["code"] == "asr_unavailable"
         given = upload(fresh, "given", ref_text=REF_TEXT)
         assert given.status_code == 201 and given.json()["warnings"] == []  # not checked

@@ -29,8 +29,10 @@ from f5serve.engine.pipeline import Engine, Progress, ProgressCallback, Referenc
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.engine.script import Line, Take, join_takes, parse_script, pause_audio, speakers
-from f5serve.errors import InvalidInput, NotFound, PayloadTooLarge
+from f5serve.errors import AsrUnavailable, InvalidInput, NotFound, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
+
+QUALITY_CHECK_NEEDS_ASR = f"quality_check needs speech recognition: {asr.INSTALL_HINT}"
 
 
 @dataclass(frozen=True)
@@ -240,13 +242,19 @@ class Synthesizer:
 
     async def check(self, request: SpeechRequest) -> None:
         """What synthesis would refuse at once, checked without synthesising (a job at its
-        submission): the language and model, a ``ref_name``, the reference clip."""
+        submission): the language and model, a ``ref_name``, the reference clip, speech
+        recognition where the request needs it and the extra is not installed."""
         registry = self.models.registry
         await asyncio.to_thread(registry.route, request.text, request.language, request.model)
         if request.ref_name is not None:
             self.voices.ref_name_stem(request.ref_name)
         if request.ref_audio is not None:
             await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
+        if not asr.can_transcribe(self.recognizer):
+            if request.options.quality_check:
+                raise AsrUnavailable(QUALITY_CHECK_NEEDS_ASR)
+            if request.ref_audio is not None and not (request.ref_text or "").strip():
+                raise AsrUnavailable(asr.missing_ref_text("ref_audio"))
 
     @asynccontextmanager
     async def plan(self, request: SpeechRequest) -> AsyncIterator[Plan]:
@@ -257,8 +265,8 @@ class Synthesizer:
             language = self.models.registry.detect_language(request.text).language
         recognizer = None
         if request.options.quality_check:  # refused before any work without the extra
-            message = f"quality_check needs speech recognition: {asr.INSTALL_HINT}"
-            recognizer = await asyncio.to_thread(asr.require, self.recognizer, message)
+            need = QUALITY_CHECK_NEEDS_ASR
+            recognizer = await asyncio.to_thread(asr.require, self.recognizer, need)
         async with self.models.hold(model) as (engine, scheduler):
             reference, voice = await self._reference(request, model, engine)
             lexicon = self.lexicon.then(voice_lexicon(voice)).then(request.pronunciations)

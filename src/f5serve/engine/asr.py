@@ -106,17 +106,21 @@ class LazyRecognizer:
             return recognizer.transcribe(audio, sample_rate, language)
 
 
+def can_transcribe(recognizer: Recognizer | None) -> bool:
+    """Whether there is a recogniser and its backend is installed (no model is loaded)."""
+    if isinstance(recognizer, LazyRecognizer):
+        return installed()
+    return recognizer is not None
+
+
 def require(recognizer: Recognizer | None, message: str) -> Recognizer:
     """``recognizer``, loaded, for work that needs one; without one, or without the extra,
     :class:`AsrUnavailable` saying ``message``."""
-    try:
-        if isinstance(recognizer, LazyRecognizer):
-            recognizer.load()
-        if recognizer is not None:
-            return recognizer
-    except AsrUnavailable:
-        pass
-    raise AsrUnavailable(message)
+    if recognizer is None or not can_transcribe(recognizer):
+        raise AsrUnavailable(message)
+    if isinstance(recognizer, LazyRecognizer):
+        recognizer.load()
+    return recognizer
 
 
 def missing_ref_text(what: str, field: str = "ref_text") -> str:
