@@ -6,6 +6,7 @@ the clear error without the extra."""
 from __future__ import annotations
 
 import base64
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -50,9 +51,10 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) -> Iterator[TestClient]:
     """The tiny TTS model, with the tiny Whisper as the speech recogniser and the check of
-    given transcripts on."""
+    given transcripts on; the voices directory has a clip without its transcript."""
     root = tmp_path_factory.mktemp("f5serve-asr")
     settings = make_settings(root, asr_model=str(tiny_whisper), check_ref_text=True)
+    shutil.copy(REF_WAV, settings.voices_dir / "untold.wav")  # type: ignore[operator]
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -186,6 +188,8 @@ def test_the_quality_check_is_reported_in_the_sse_stream(client: TestClient, hea
 
 
 def test_the_tiny_whisper_runs_through_the_doors(client: TestClient) -> None:
+    untold = client.get("/v1/voices/untold").json()  # imported at start-up, transcribed
+    assert untold["source"] == "directory" and untold["ref_text"].strip()
     created = upload(client, "whispered")
     assert created.status_code == 201, created.text
     assert created.json()["ref_text"].strip()  # random weights: garbage, but heard
@@ -217,7 +221,9 @@ def test_without_the_extra_the_clear_errors_stay(
     monkeypatch.setitem(sys.modules, "transformers", None)  # f5serve[asr] not installed
     # a fresh app: this one's recogniser has not been loaded yet
     settings = make_settings(tmp_path, check_ref_text=True)
+    shutil.copy(REF_WAV, settings.voices_dir / "untold.wav")  # type: ignore[operator]
     with TestClient(create_app(settings)) as fresh:
+        assert fresh.get("/v1/voices/untold").status_code == 404  # no transcript: not imported
         voice = upload(fresh, "unheard")
         assert voice.status_code == 422, voice.text
         error = voice.json()["error"]

@@ -383,11 +383,15 @@ class VoiceLibrary:
         return changed
 
     def import_file(self, wav: Path) -> bool:
-        """Import or refresh one directory voice; False when it is already up to date."""
+        """Import or refresh one directory voice; False when it is already up to date. A clip
+        without its ``.txt`` is transcribed (speech recognition) when it is new or changed."""
         transcript = wav.with_suffix(".txt")
-        if not transcript.is_file():
+        ref_text = None
+        if transcript.is_file():
+            ref_text = transcript.read_text(encoding="utf-8").strip()
+        elif not asr.can_transcribe(self.recognizer):
             raise InvalidInput(f"{wav.name} has no transcript {transcript.name} beside it")
-        data, ref_text = wav.read_bytes(), transcript.read_text(encoding="utf-8").strip()
+        data = wav.read_bytes()
         try:
             existing = self.get(wav.stem)
         except NotFound:
@@ -395,7 +399,8 @@ class VoiceLibrary:
             return True
         if existing.source != "directory":
             raise Conflict(f"an uploaded voice is already called {wav.stem!r}")
-        if existing.sha256 == hashlib.sha256(data).hexdigest() and existing.ref_text == ref_text:
+        same_text = ref_text is None or existing.ref_text == ref_text
+        if existing.sha256 == hashlib.sha256(data).hexdigest() and same_text:
             return False
         self.delete(existing.id)
         self.create(wav.stem, data, ref_text, None, source="directory")
