@@ -173,12 +173,11 @@ class PreparedRequest:
         samples long before the cross-fade (stamps the total time)."""
         self.timings.total = time.perf_counter() - self.started
         segments = chunk_segments(self.chunks, lengths, self.options.cross_fade, SAMPLE_RATE)
-        segments = [self.with_attempts(i, s) for i, s in enumerate(segments)]
+        segments = [
+            dataclasses.replace(s, attempts=self.attempts.get(i, ()))
+            for i, s in enumerate(segments)
+        ]
         return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings, segments)
-
-    def with_attempts(self, index: int, segment: Segment) -> Segment:
-        """``segment`` (of chunk ``index``) with the quality check's tries of that chunk."""
-        return dataclasses.replace(segment, attempts=self.attempts.get(index, ()))
 
     def judge(self, index: int, wave: np.ndarray, seed: int) -> Attempt:
         """Transcribe and rate the audio of chunk ``index`` sampled with ``seed``."""
