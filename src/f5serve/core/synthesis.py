@@ -250,7 +250,7 @@ class Synthesizer:
             self.voices.ref_name_stem(request.ref_name)
         if request.ref_audio is not None:
             await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
-        if not asr.can_transcribe(self.recognizer):
+        if not await asyncio.to_thread(asr.can_transcribe, self.recognizer):  # an import
             if request.options.quality_check:
                 raise AsrUnavailable(QUALITY_CHECK_NEEDS_ASR)
             if request.ref_audio is not None and not (request.ref_text or "").strip():
