@@ -18,6 +18,14 @@ from rich.table import Table
 
 from f5serve import __version__
 from f5serve.core.subtitles import render_subtitles, segment_dicts, subtitle_format
+from f5serve.engine.asr import DEFAULT_MODEL as DEFAULT_ASR_MODEL
+from f5serve.engine.asr import (
+    INSTALL_HINT,
+    LazyRecognizer,
+    Recognizer,
+    missing_ref_text,
+    require,
+)
 from f5serve.engine.audio import encode_audio, format_from_path
 from f5serve.engine.options import SynthesisOptions, describe_range, option_fields, option_types
 from f5serve.engine.pipeline import Engine, SynthesisResult
@@ -84,7 +92,13 @@ def synth(
     ref_audio: Annotated[
         Path | None, typer.Option(help="Reference clip of the voice to clone.")
     ] = None,
-    ref_text: Annotated[str | None, typer.Option(help="Transcript of the reference clip.")] = None,
+    ref_text: Annotated[
+        str | None,
+        typer.Option(
+            help="Transcript of the reference clip (left out: heard by speech recognition, "
+            "with f5serve[asr])."
+        ),
+    ] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output file; format from the extension.")
     ] = Path("out.wav"),
@@ -153,6 +167,14 @@ def synth(
     dtype: Annotated[
         str | None, typer.Option(help="float32, float16 or bfloat16 (half only on GPU).")
     ] = None,
+    asr_model: Annotated[
+        str,
+        typer.Option(
+            envvar="F5SERVE_ASR_MODEL",
+            help="Whisper model (Hugging Face repository or local folder) that transcribes "
+            "a --ref-audio without --ref-text and runs --quality-check.",
+        ),
+    ] = DEFAULT_ASR_MODEL,
     **overrides: Any,
 ) -> None:
     """Synthesise speech in the voice of a reference clip (or a multi-speaker --script) and
@@ -169,6 +191,7 @@ def synth(
     lexicon = _cli_lexicon(pronunciations, pronounce or [])
     if script:
         check_script_voices(text, voices)
+    recognizer = _cli_recognizer(asr_model, device, options, voices)
     if checkpoint is not None:
         if model is not None or language is not None:
             err.print("note: --checkpoint given, so --model/--language are ignored")
@@ -193,7 +216,7 @@ def synth(
                 description=f"{p.chunks} chunk(s)",
             )
 
-        speak = _Speak(options, language, lexicon, on_progress)
+        speak = _Speak(options, language, lexicon, on_progress, recognizer)
         result = speak.script(engine, text, voices) if script else speak.one(engine, text, voices)
     output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
     if subtitles is not None and subtitle_fmt is not None:
@@ -202,6 +225,9 @@ def synth(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
         f"seed {result.seed}, {result.timings.total:.2f} s)"
     )
+    for i, segment in enumerate(result.segments if options.quality_check else [], 1):
+        tries = ", ".join(f"seed {a.seed}: cer {a.cer:.2f}" for a in segment.attempts)
+        err.print(f"quality check, chunk {i}: {tries}")
 
 
 @dataclass(frozen=True)
@@ -212,6 +238,7 @@ class _Speak:
     language: str | None
     lexicon: Lexicon
     progress: Callable[[SynthesisProgress], None]
+    recognizer: Recognizer | None
 
     def one(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
         clip, transcript = voices[None]
@@ -223,6 +250,7 @@ class _Speak:
             progress=self.progress,
             language=self.language,
             pronunciations=self.lexicon,
+            recognizer=self.recognizer,
         )
 
     def script(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
@@ -233,23 +261,24 @@ class _Speak:
             options=self.options,
             language=self.language,
             pronunciations=self.lexicon,
+            recognizer=self.recognizer,
         )
 
 
 def _cli_voices(
     ref_audio: Path | None, ref_text: str | None, specs: list[str], script: bool
 ) -> dict[str | None, tuple[Path, str]]:
-    """The voices of a synthesis: ``None`` is --ref-audio with --ref-text, each --voice
-    ``NAME=CLIP:TRANSCRIPT`` its name."""
-    if (ref_audio is None) != (ref_text is None):
-        raise InvalidInput("--ref-audio and --ref-text go together")
+    """The voices of a synthesis: ``None`` is --ref-audio with --ref-text (``""`` when left
+    out, to be transcribed), each --voice ``NAME=CLIP:TRANSCRIPT`` its name."""
+    if ref_text is not None and ref_audio is None:
+        raise InvalidInput("--ref-text is the transcript of --ref-audio: give the clip too")
     if specs and not script:
         raise InvalidInput("--voice names the speakers of a --script; add --script")
     voices: dict[str | None, tuple[Path, str]] = {}
-    if ref_audio is not None and ref_text is not None:
-        voices[None] = (ref_audio, ref_text)
+    if ref_audio is not None:
+        voices[None] = (ref_audio, ref_text or "")
     elif not script:
-        raise InvalidInput("give the voice to clone: --ref-audio and --ref-text")
+        raise InvalidInput("give the voice to clone: --ref-audio (and its --ref-text)")
     for spec in specs:
         name, eq, rest = spec.partition("=")
         clip, colon, transcript = rest.partition(":")
@@ -257,6 +286,25 @@ def _cli_voices(
             raise InvalidInput(f"--voice {spec!r}: write NAME=CLIP:TRANSCRIPT")
         voices[name.strip()] = (Path(clip), transcript)
     return voices
+
+
+def _cli_recognizer(
+    model: str,
+    device: str | None,
+    options: SynthesisOptions,
+    voices: dict[str | None, tuple[Path, str]],
+) -> Recognizer | None:
+    """The speech recogniser, loaded when the synthesis needs one (a --ref-audio without
+    --ref-text, --quality-check); None otherwise."""
+    untranscribed = any(not transcript.strip() for _, transcript in voices.values())
+    if not (untranscribed or options.quality_check):
+        return None
+    message = (
+        f"--quality-check needs speech recognition: {INSTALL_HINT}"
+        if options.quality_check
+        else missing_ref_text("--ref-audio", "--ref-text")
+    )
+    return require(LazyRecognizer(model, device), message)
 
 
 def _cli_lexicon(path: Path | None, entries: list[str]) -> Lexicon:

@@ -96,6 +96,13 @@ class ConfigError(F5ServeError):
     http_status = 500
 
 
+class AsrUnavailable(InvalidInput):
+    """Speech recognition asked for where the optional extra ``f5serve[asr]`` is not
+    installed."""
+
+    code = "asr_unavailable"
+
+
 class UnsupportedLanguage(InvalidInput):
     """A language that no model in the catalogue speaks."""
 

@@ -175,9 +175,10 @@ class AsyncClient:
     # ------------------------------------------------------------------ voices
 
     async def upload_voice(
-        self, name: str, audio: AudioInput, ref_text: str, language: str | None = None
+        self, name: str, audio: AudioInput, ref_text: str | None = None, language: str | None = None
     ) -> Voice:
-        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript."""
+        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript (left out:
+        heard by the server's speech recognition; given: ``warnings`` when it disagrees)."""
         return await self._run(calls.create_voice(name, audio, ref_text, language))
 
     async def list_voices(self) -> list[Voice]:

@@ -27,6 +27,9 @@ class SpeechOptions(TypedDict, total=False):
     preprocess_ref: bool
     normalize: bool
     speaker_pause: float
+    quality_check: bool  # transcribe each chunk, try the next seed while it reads badly
+    max_tries: int
+    cer_threshold: float
 
 
 AudioInput = bytes | str | Path  # the bytes of a clip, or a path to one
@@ -49,11 +52,13 @@ class SpeechFields(SpeechOptions, total=False):
 
 @dataclass(frozen=True)
 class TimedText:
-    """When a chunk of the text is spoken in the audio (seconds)."""
+    """When a chunk of the text is spoken in the audio (seconds); with ``quality_check``,
+    each try of the chunk, ``{"seed", "cer", "heard"}``."""
 
     text: str
     start: float
     end: float
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Segment:
     text: str
     start: float
     end: float
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # quality_check
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class Voice:
     updated_at: datetime
     links: dict[str, str]
     pronunciations: dict[str, str] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # ref_text vs the clip
 
 
 @dataclass(frozen=True)

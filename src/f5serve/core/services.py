@@ -29,8 +29,9 @@ from f5serve.core.synthesis import (
     speech_request_from_dict,
 )
 from f5serve.core.tenants import Limits, Tenancy, Tenant, owner_of
-from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.core.voices import TranscriptCheck, VoiceLibrary, VoiceLimits
 from f5serve.core.workers import Announcement, Presence, WorkerDirectory
+from f5serve.engine.asr import LazyRecognizer
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import StreamedChunk
@@ -218,7 +219,9 @@ def build_services(settings: Settings) -> Services:
         cuda_graphs=settings.cuda_graphs,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
-    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
+    recognizer = LazyRecognizer(settings.asr_model, settings.asr_device)  # loaded on first use
+    check = TranscriptCheck(settings.check_ref_text, settings.ref_text_max_cer)
+    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir, recognizer, check)
     models = Models(registry, settings.max_queued_requests)
     synthesizer = Synthesizer(
         models,
@@ -226,6 +229,7 @@ def build_services(settings: Settings) -> Services:
         settings.default_voice,
         settings.synthesis_defaults(),
         Lexicon.from_file(settings.pronunciations_file) if settings.pronunciations_file else None,
+        recognizer,
     )
     metrics = Metrics()
     key_limits = Limits(settings.key_requests_per_minute, settings.key_audio_seconds_per_day)

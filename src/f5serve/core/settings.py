@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from f5serve.engine.asr import DEFAULT_MODEL as DEFAULT_ASR_MODEL
 from f5serve.engine.options import SynthesisOptions, option_fields
 
 MB = 1_000_000
@@ -160,6 +161,26 @@ class Settings(BaseSettings):
         default=None,
         gt=0,
         description="Unload a model unused this long (never the default model; default: never).",
+    )
+    # speech recognition (the extra f5serve[asr])
+    asr_model: str = Field(
+        default=DEFAULT_ASR_MODEL,
+        description="Whisper model that transcribes references given without ref_text and "
+        "runs quality_check: a Hugging Face repository or a local folder.",
+    )
+    asr_device: str | None = Field(
+        default=None,
+        description="cpu, cuda, cuda:N or mps for the speech recognition (default: best).",
+    )
+    check_ref_text: bool = Field(
+        default=True,
+        description="Compare the ref_text of a voice with what speech recognition hears in its "
+        "clip, and warn when they disagree (needs f5serve[asr]).",
+    )
+    ref_text_max_cer: float = Field(
+        default=0.3,
+        ge=0,
+        description="Character error rate over which ref_text and the clip disagree.",
     )
     # synthesis defaults: a field named like a synthesis option is the service's default of it
     nfe_steps: int = Field(

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from f5serve.engine import asr
+from f5serve.engine.asr import Attempt, Recognizer
 from f5serve.engine.batching import FlowItem, padded_frames
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions, resolve
@@ -76,6 +78,7 @@ class StreamedChunk:
     text: str
     start: float  # seconds into the whole output where this chunk's segment begins
     end: float  # where its audio ends (the next segment starts mid-fade, before that)
+    attempts: tuple[Attempt, ...] = ()  # the quality check's tries of the chunk
 
 
 @dataclass(eq=False)
@@ -178,17 +181,19 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> SynthesisResult:
         """Like :meth:`Engine.synthesize`, sharing the device with every other caller.
 
         ``ref_audio`` may be a :class:`Reference` prepared earlier (a cached voice); then
         ``ref_text`` is unused. Cancelling the awaiting task frees the request's batch slots
-        at the next flow step.
+        at the next flow step. Under ``options.quality_check`` a chunk tried again joins the
+        back of the queue.
         """
         opts = resolve(options, overrides)
         request = await self._submit(
-            text, ref_audio, ref_text, opts, progress, language, lexicon, streamed=False
+            text, ref_audio, ref_text, opts, progress, language, lexicon, recognizer, streamed=False
         )
         parts = [chunk.audio async for chunk in self._audio(request)]
         return request.prepared.result(np.concatenate(parts), request.lengths)
@@ -203,6 +208,7 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> AsyncIterator[np.ndarray]:
         """Yield the audio in order as chunks finish (chunk 1 plays while later ones run).
@@ -217,6 +223,7 @@ class Scheduler:
             progress=progress,
             language=language,
             lexicon=lexicon,
+            recognizer=recognizer,
             **overrides,
         ):
             if len(chunk.audio):
@@ -232,13 +239,14 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> AsyncIterator[StreamedChunk]:
         """Like :meth:`stream`, one :class:`StreamedChunk` per chunk of the text, with its text
         and where it lies in the whole output."""
         opts = resolve(options, overrides)
         request = await self._submit(
-            text, ref_audio, ref_text, opts, progress, language, lexicon, streamed=True
+            text, ref_audio, ref_text, opts, progress, language, lexicon, recognizer, streamed=True
         )
         async for chunk in self._audio(request):
             yield chunk
@@ -249,12 +257,9 @@ class Scheduler:
         texts = request.prepared.chunks
         try:
             for index in range(len(texts)):
-                while index not in arrived:
-                    got = await request.delivered.get()
-                    if isinstance(got, BaseException):
-                        raise got
-                    arrived[got[0]] = got[1]
-                wave = arrived.pop(index)
+                wave = await _arrival(request, arrived, index)
+                if request.prepared.options.quality_check:
+                    wave = await self._checked(request, arrived, index, wave)
                 request.lengths.append(len(wave))
                 piece = fader.push(wave)
                 if index == len(texts) - 1:
@@ -265,9 +270,32 @@ class Scheduler:
                 segment = chunk_segments(
                     texts[: index + 1], request.lengths, cross_fade, SAMPLE_RATE
                 )[-1]
-                yield StreamedChunk(piece, index, segment.text, segment.start, segment.end)
+                attempts = request.prepared.attempts.get(index, ())
+                yield StreamedChunk(
+                    piece, index, segment.text, segment.start, segment.end, attempts
+                )
         finally:
             self._cancel(request)
+
+    async def _checked(
+        self, request: _Request, arrived: dict[int, np.ndarray], index: int, wave: np.ndarray
+    ) -> np.ndarray:
+        """The quality check of chunk ``index`` (whose first audio is ``wave``): transcribed
+        in a thread and, while it reads badly, queued again with the next seed; the audio
+        kept, the tries recorded in ``request.prepared.attempts``."""
+        prepared = request.prepared
+        tries = [await asyncio.to_thread(prepared.judge, index, wave, prepared.seed + index)]
+        kept = [wave]
+        while (seed := asr.next_seed(tries, prepared.options)) is not None:
+            chunk = prepared.chunks[index]
+            item = self.engine.make_item(prepared.ref, chunk, seed, prepared.options)
+            with self._wake:
+                self._pending.append(_Chunk(request, index, item))
+                self._wake.notify_all()
+            kept.append(await _arrival(request, arrived, index))
+            tries.append(await asyncio.to_thread(prepared.judge, index, kept[-1], seed))
+        prepared.attempts[index] = tuple(tries)
+        return kept[asr.best(tries)]
 
     # ------------------------------------------------------------------ submission
 
@@ -280,6 +308,7 @@ class Scheduler:
         progress: ProgressCallback | None,
         language: str | None,
         lexicon: Lexicon | None,
+        recognizer: Recognizer | None,
         *,
         streamed: bool,
     ) -> _Request:
@@ -298,6 +327,7 @@ class Scheduler:
             on_progress,
             language,
             lexicon,
+            recognizer,
         )
         request = _Request(loop, prepared)
         queued = [
@@ -467,6 +497,17 @@ def take(waiting: deque[_Chunk], index: int) -> _Chunk:
         else:
             earlier.overtaken += 1
     return chunk
+
+
+async def _arrival(request: _Request, arrived: dict[int, np.ndarray], index: int) -> np.ndarray:
+    """The audio of chunk ``index`` once delivered (chunks delivered before it are kept in
+    ``arrived``); a delivered failure is raised."""
+    while index not in arrived:
+        got = await request.delivered.get()
+        if isinstance(got, BaseException):
+            raise got
+        arrived[got[0]] = got[1]
+    return arrived.pop(index)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, progress: ProgressCallback) -> ProgressCallback:

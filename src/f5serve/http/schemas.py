@@ -36,12 +36,25 @@ class TTSRequest(SpeechParams):
     )
 
 
+class ChunkAttempt(BaseModel):
+    """One try of a chunk under quality_check."""
+
+    seed: int
+    cer: float = Field(description="Character error rate of what was heard against the text.")
+    heard: str = Field(description="What speech recognition heard.")
+
+
 class SegmentTime(BaseModel):
     """When one chunk of the text is spoken in the audio (seconds)."""
 
     text: str = Field(description="The chunk's text, after pronunciation and normalisation.")
     start: float
     end: float
+    attempts: list[ChunkAttempt] = Field(
+        default_factory=list,
+        description="With quality_check: each try of the chunk, in order (the audio kept is "
+        "the one with the lowest cer); empty otherwise.",
+    )
 
 
 class TTSResponse(BaseModel):
@@ -125,6 +138,11 @@ class Voice(BaseModel):
         description="{word or /pattern/: replacement} applied to text spoken in this voice."
     )
     links: dict[str, str]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On upload or a new ref_text: where ref_text disagrees with what speech "
+        "recognition hears in the clip (f5serve[asr]).",
+    )
 
 
 class VoiceList(BaseModel):

@@ -156,9 +156,10 @@ async def _speak(
         request = dataclasses.replace(template, text=sentence, options=options)
         end = 0.0
         async for chunk in services.stream(request):
-            await websocket.send_json(
-                segment(index, chunk.text, offset + chunk.start, offset + chunk.end)
+            placed = dataclasses.replace(
+                chunk, index=index, start=offset + chunk.start, end=offset + chunk.end
             )
+            await websocket.send_json(segment(placed))
             data = await asyncio.to_thread(encoder.write, chunk.audio)
             if data:
                 await websocket.send_json(delta(data))

@@ -53,7 +53,10 @@ async def tts_upload(
     tenant: TenantDep,
     text: Annotated[str, Form()],
     ref_audio: Annotated[UploadFile, File(description="Reference clip (any audio format).")],
-    ref_text: Annotated[str, Form()],
+    ref_text: Annotated[
+        str | None,
+        Form(description="Transcript of the clip (left out: heard by speech recognition)."),
+    ] = None,
     language: Annotated[str, Form()] = "auto",
     model: Annotated[str | None, Form()] = None,
     remove_silence: Annotated[bool, Form()] = False,

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from f5serve.core import listing
+from f5serve.core.db import VoiceRow
 from f5serve.core.listing import VoiceInfo
+from f5serve.core.services import Services
 from f5serve.core.tenants import owner_of
 from f5serve.errors import InvalidInput
 from f5serve.http.auth import TenantDep
@@ -35,7 +37,13 @@ async def create_voice(
     tenant: TenantDep,
     name: Annotated[str, Form(description="Unique name, used as `voice` in requests.")],
     audio: Annotated[UploadFile, File(description="Reference clip: wav, flac, mp3, ogg, m4a...")],
-    ref_text: Annotated[str, Form(description="Transcript of the clip.")],
+    ref_text: Annotated[
+        str | None,
+        Form(
+            description="Transcript of the clip (left out: heard by speech recognition, with "
+            "f5serve[asr]; given: checked against the clip, a disagreement is a warning)."
+        ),
+    ] = None,
     language: Annotated[str | None, Form()] = None,
     pronunciations: Annotated[
         str | None,
@@ -47,7 +55,9 @@ async def create_voice(
     row = await asyncio.to_thread(
         services.voices.create, name, data, ref_text, language, "upload", entries, owner_of(tenant)
     )
-    return voice_view(listing.voice(services.voices, row))
+    given = ref_text is not None and ref_text.strip() != ""
+    warnings = await _transcript_warnings(services, row) if given else []
+    return voice_view(listing.voice(services.voices, row), warnings)
 
 
 @router.get("", summary="List voices")
@@ -64,7 +74,7 @@ async def get_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> 
 
 @router.patch(
     "/{voice_id}",
-    summary="Rename a voice or fix its transcript",
+    summary="Rename a voice or fix its transcript (a new one is checked against the clip)",
     responses={**ERRORS, **SHARED},
 )
 async def patch_voice(
@@ -79,7 +89,8 @@ async def patch_voice(
         body.pronunciations,
         tenant,
     )
-    return voice_view(listing.voice(services.voices, row))
+    warnings = await _transcript_warnings(services, row) if body.ref_text is not None else []
+    return voice_view(listing.voice(services.voices, row), warnings)
 
 
 @router.delete(
@@ -114,7 +125,11 @@ def parse_json_object(text: str | None, field: str) -> dict[str, str] | None:
     return value
 
 
-def voice_view(voice: VoiceInfo) -> Voice:
+async def _transcript_warnings(services: Services, row: VoiceRow) -> list[str]:
+    return await asyncio.to_thread(services.voices.transcript_warnings, row)
+
+
+def voice_view(voice: VoiceInfo, warnings: list[str] | None = None) -> Voice:
     return Voice(
         id=voice.id,
         name=voice.name,
@@ -126,4 +141,5 @@ def voice_view(voice: VoiceInfo) -> Voice:
         updated_at=voice.updated_at,
         pronunciations=voice.pronunciations,
         links={"self": f"/v1/voices/{voice.id}", "audio": f"/v1/voices/{voice.id}/audio"},
+        warnings=warnings or [],
     )

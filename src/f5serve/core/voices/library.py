@@ -1,5 +1,6 @@
-"""The voice library: reference clips cleaned and resampled once at upload, transcripts, and a
-cache of prepared :class:`~f5serve.engine.pipeline.Reference` objects (their mels) per model.
+"""The voice library: reference clips cleaned and resampled once at upload, transcripts (heard
+by speech recognition when none is given, then kept in the voice's row), and a cache of
+prepared :class:`~f5serve.engine.pipeline.Reference` objects (their mels) per model.
 
 A voices directory (``<name>.wav`` + ``<name>.txt``) is imported at start-up, so requests may
 name a voice by file, as the RunPod seed does: ``ref_name: "sample/narrator.wav"``.
@@ -34,15 +35,19 @@ from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
 from f5serve.core.tenants import Tenant, may_see, restricted_to
 from f5serve.core.validation import check_string, storable
+from f5serve.engine import asr
 from f5serve.engine import audio as audio_io
+from f5serve.engine.asr import Recognizer
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import (
+    AsrUnavailable,
     Conflict,
     F5ServeError,
     Forbidden,
     InvalidInput,
+    ModelUnavailable,
     NotFound,
     PayloadTooLarge,
 )
@@ -64,9 +69,20 @@ class VoiceLimits:
 
 
 @dataclass(frozen=True)
-class CleanClip:
-    """A reference clip after clean-up: 24 kHz mono float32 WAV bytes and its length."""
+class TranscriptCheck:
+    """Whether the library compares a given transcript with what speech recognition hears in
+    the clip, and the character error rate over which the two disagree."""
 
+    enabled: bool = True
+    max_cer: float = 0.3
+
+
+@dataclass(frozen=True)
+class CleanClip:
+    """A reference clip after clean-up: 24 kHz mono float32 audio, as WAV bytes, and its
+    length."""
+
+    audio: np.ndarray
     wav: bytes
     seconds: float
 
@@ -99,7 +115,7 @@ def clean_clip(data: bytes, limits: VoiceLimits) -> CleanClip:
     resampled = audio_io.resample(mono, sr, audio_io.SAMPLE_RATE)
     buffer = io.BytesIO()
     sf.write(buffer, resampled, audio_io.SAMPLE_RATE, format="WAV", subtype="FLOAT")
-    return CleanClip(buffer.getvalue(), len(resampled) / audio_io.SAMPLE_RATE)
+    return CleanClip(resampled, buffer.getvalue(), len(resampled) / audio_io.SAMPLE_RATE)
 
 
 class VoiceLibrary:
@@ -111,11 +127,15 @@ class VoiceLibrary:
         storage: Storage,
         limits: VoiceLimits,
         voices_dir: Path | None = None,
+        recognizer: Recognizer | None = None,
+        transcript_check: TranscriptCheck | None = None,
     ) -> None:
         self.sessions = sessions
         self.storage = storage
         self.limits = limits
         self.voices_dir = voices_dir.resolve() if voices_dir is not None else None
+        self.recognizer = recognizer
+        self.transcript_check = transcript_check or TranscriptCheck()
         # (voice id, voice updated_at, model, options.reference_key()) → prepared reference
         self._cache: OrderedDict[tuple[str, str, str, tuple[Any, ...]], Reference] = OrderedDict()
         self._lock = threading.Lock()
@@ -126,20 +146,27 @@ class VoiceLibrary:
         self,
         name: str,
         data: bytes,
-        ref_text: str,
+        ref_text: str | None,
         language: str | None,
         source: str = "upload",
         pronunciations: dict[str, str] | None = None,
         owner: str | None = None,
     ) -> VoiceRow:
         """Clean, store and register a voice of the key ``owner`` (409 if the name is
-        taken)."""
+        taken). Without ``ref_text`` the cleaned clip is transcribed (speech recognition) and
+        the transcript stored."""
         _check_name(name)
         _check_fields(ref_text, language)
         Lexicon.parse(pronunciations)
-        if not ref_text.strip():
-            raise InvalidInput("ref_text (the transcript of the clip) is required")
+        recognizer = None
+        if ref_text is None or not ref_text.strip():
+            recognizer = asr.require(self.recognizer, asr.missing_ref_text("the clip"))
         clip = clean_clip(data, self.limits)
+        if recognizer is not None:
+            ref_text = recognizer.transcribe(clip.audio, audio_io.SAMPLE_RATE, language).text
+            if not ref_text.strip():
+                raise InvalidInput("no words were heard in the clip: give its ref_text")
+        assert ref_text is not None
         voice_id = "voice_" + uuid.uuid4().hex[:16]
         key = f"voices/{voice_id}/reference.wav"
         now = utcnow()
@@ -274,6 +301,30 @@ class VoiceLibrary:
     def audio(self, voice_id: str, tenant: Tenant | None = None) -> bytes:
         return self.storage.get(self.get(voice_id, tenant).audio_key)
 
+    def transcript_warnings(self, voice: VoiceRow) -> list[str]:
+        """What is wrong with the transcript of ``voice`` as speech recognition hears its clip:
+        a warning when the two disagree (a known cause of garbled speech), or when the check
+        could not run; no warnings without speech recognition or with the check off."""
+        check = self.transcript_check
+        if not check.enabled:
+            return []
+        try:
+            recognizer = asr.require(self.recognizer, "")
+        except AsrUnavailable:
+            return []
+        except ModelUnavailable as exc:
+            return [f"ref_text was not checked against the clip: {exc.message}"]
+        audio, sr = audio_io.load_audio(self.storage.get(voice.audio_key))
+        heard = recognizer.transcribe(audio, sr, voice.language).text
+        rate = asr.cer(voice.ref_text, heard, voice.language)
+        if rate <= check.max_cer:
+            return []
+        return [
+            f"ref_text disagrees with the clip: speech recognition hears {heard!r} "
+            f"(character error rate {rate:.2f}, over {check.max_cer:g}); a wrong transcript "
+            "garbles the speech"
+        ]
+
     # ------------------------------------------------------------------ use
 
     def ref_name(self, voice: VoiceRow) -> str | None:
@@ -359,11 +410,15 @@ class VoiceLibrary:
         return changed
 
     def import_file(self, wav: Path) -> bool:
-        """Import or refresh one directory voice; False when it is already up to date."""
+        """Import or refresh one directory voice; False when it is already up to date. A clip
+        without its ``.txt`` is transcribed (speech recognition) when it is new or changed."""
         transcript = wav.with_suffix(".txt")
-        if not transcript.is_file():
+        ref_text = None
+        if transcript.is_file():
+            ref_text = transcript.read_text(encoding="utf-8").strip()
+        elif not asr.can_transcribe(self.recognizer):
             raise InvalidInput(f"{wav.name} has no transcript {transcript.name} beside it")
-        data, ref_text = wav.read_bytes(), transcript.read_text(encoding="utf-8").strip()
+        data = wav.read_bytes()
         try:
             existing = self.get(wav.stem)
         except NotFound:
@@ -371,7 +426,8 @@ class VoiceLibrary:
             return True
         if existing.source != DIRECTORY:
             raise Conflict(f"an uploaded voice is already called {wav.stem!r}")
-        if existing.sha256 == hashlib.sha256(data).hexdigest() and existing.ref_text == ref_text:
+        same_text = ref_text is None or existing.ref_text == ref_text
+        if existing.sha256 == hashlib.sha256(data).hexdigest() and same_text:
             return False
         self.delete(existing.id)
         self.create(wav.stem, data, ref_text, None, source=DIRECTORY)
