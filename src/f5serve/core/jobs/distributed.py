@@ -110,6 +110,8 @@ class Fetcher(Worker):
     stopping = False
 
     async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        # every way out of procrastinate's run loop passes here (it has no public hook for it);
+        # test_distributed_jobs.py's outage test fails should a new version drop it
         self.stopping = True
         await super()._shutdown(side_tasks)
 
