@@ -3,7 +3,7 @@
 The PostgreSQL server is ``F5SERVE_TEST_POSTGRES`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); each database gets a random name and is dropped
 afterwards, so tests never share one. Without a reachable server (or without psycopg) the test is
-skipped, with the reason printed.
+skipped, with the reason printed. :func:`database_outage` takes one of them away for a while.
 """
 
 from __future__ import annotations
@@ -39,4 +39,27 @@ def fresh_postgres() -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def database_outage(url: str) -> Iterator[None]:
+    """The database at ``url`` refuses new connections and its open ones are cut, until exit.
+
+    A real outage for its clients (their connections end, new ones fail) while the server, and
+    every other database on it, keeps running."""
+    name = database_url(url).database
+    admin = create_engine(database_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    cut = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = :name AND pid <> pg_backend_pid()"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(cut, {"name": name})
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()

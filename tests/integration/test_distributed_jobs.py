@@ -1,7 +1,7 @@
 """Jobs on procrastinate in the machine's PostgreSQL: a job and its queue entry are written in
 one transaction, each model has its queue, workers run only the queues of their models, the jobs
-of a dead worker run elsewhere exactly once, only transient failures are tried again, and a
-cancel from another process stops a running job.
+of a dead worker run elsewhere exactly once, only transient failures are tried again, a cancel
+from another process stops a running job, and a worker takes jobs again after a database outage.
 
 Workers here run in this process (with a fake synthesiser); ``test_scale_out.py`` runs real
 processes."""
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fresh_databases import fresh_postgres
+from fresh_databases import database_outage, fresh_postgres
 from sqlalchemy import text
 from test_job_ownership import FakeSynthesizer, until
 
@@ -354,3 +354,35 @@ def test_a_job_whose_worker_died_before_claiming_it_runs_elsewhere(
     run(scenario)
     assert synthesizer.started == {"fetched, never claimed"}
     assert store.get("fetched").attempts == 1
+
+
+@pytest.mark.slow  # procrastinate gives up on the database after its pool's 30 s
+def test_a_worker_takes_jobs_again_after_a_database_outage(
+    url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database goes away under a worker (its connections cut, new ones refused) until
+    procrastinate's worker stops, then comes back: the worker is started again (one line in the
+    log), so a job submitted after the outage runs. Meanwhile it says that it takes no jobs."""
+    store, _ = queued_store(url)
+    synthesizer = FakeSynthesizer()
+    synthesizer.release.set()
+
+    async def scenario() -> None:
+        worker = make_worker(url, tmp_path, synthesizer, None, lease=1.5)
+        await worker.start()
+        store.create("before", {"text": "before the outage"}, "tts.tiny-en")
+        await until(lambda: store.get("before").status == SUCCEEDED, timeout=60)
+        await until(lambda: entries(url) == [], timeout=60)  # procrastinate is done with it
+        assert worker.check() == "ok"
+        with database_outage(url):
+            await until(lambda: worker.check() != "ok", timeout=120)
+        store.create("after", {"text": "after the outage"}, "tts.tiny-en")
+        await until(lambda: store.get("after").status == SUCCEEDED, timeout=120)
+        await until(lambda: worker.check() == "ok", timeout=60)
+        await worker.stop()
+
+    run(scenario)
+    assert synthesizer.started == {"before the outage", "after the outage"}
+    assert store.get("after").attempts == 1
+    restarts = [r for r in caplog.records if "starting it again" in r.getMessage()]
+    assert restarts and all(r.exc_info is None for r in restarts), restarts

@@ -172,6 +172,9 @@ class Services:
         loaded = self.registry.is_loaded(default)
         preloads = self.settings.preload and not self.forwarding
         checks["model"] = "ok" if loaded or not preloads else "loading"
+        queue = self.worker.check()
+        if queue is not None:
+            checks["queue"] = queue
         return checks
 
     def preload(self) -> None:

@@ -24,7 +24,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Database, storage and the default model are usable")
+@router.get("/ready", summary="Database, storage, the default model and the job queue are usable")
 async def ready(services: ServicesDep) -> JSONResponse:
     checks = await asyncio.to_thread(services.check_ready)
     ok = all(v == "ok" for v in checks.values())

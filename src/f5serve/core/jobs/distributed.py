@@ -8,17 +8,24 @@ they batch in the scheduler). Procrastinate keeps worker heartbeats; f5serve's j
 which jobs go back to the queue, and attempt fencing keeps a zombie's late result out. A queued
 job whose entry was spent without a claim (the database dropped at the claim, or the worker died
 first) is queued again by the next sweep (:meth:`ProcrastinateQueue.restore_lost`).
+
+procrastinate's worker stops by itself when the database stays away longer than its pool waits
+for a connection (its heartbeat, its listener or a fetch fails); :class:`QueueWorker` starts it
+again, with a growing pause, for as long as the process runs, and says meanwhile that it takes no
+jobs (``/ready``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
 from procrastinate.jobs import Status
+from procrastinate.worker import Worker
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +36,8 @@ from f5serve.core.jobs.worker import JobRunner
 log = logging.getLogger(__name__)
 
 TASK = "f5serve.run_job"
+RESTART_FIRST = 1.0  # seconds before procrastinate's worker that stopped is started again ...
+RESTART_MAX = 30.0  # ... doubling at each restart up to this; a worker up this long resets it
 SWEEP_LOCK = 0x66357377  # the advisory lock one sweep for lost jobs holds at a time
 SWEEP = text("SELECT pg_try_advisory_xact_lock(:key)")
 LOST = text(
@@ -44,6 +53,13 @@ LOST = text(
        FOR UPDATE OF j SKIP LOCKED
     """
 )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception on one line; for procrastinate's wrapped database errors, their cause."""
+    cause = exc.__cause__ or exc
+    message = " ".join(str(cause).split())
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
 
 
 def libpq_url(url: str) -> str:
@@ -86,6 +102,25 @@ class ProcrastinateQueue:
         return [job_id for job_id, _ in lost]
 
 
+class Fetcher(Worker):
+    """procrastinate's worker, saying when it has stopped taking jobs: from the start of its
+    shutdown, whether asked for, or caused by a failed fetch or side task (it then waits for
+    its running jobs, and unregisters)."""
+
+    stopping = False
+
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        # every way out of procrastinate's run loop passes here (it has no public hook for it);
+        # test_distributed_jobs.py's outage test fails should a new version drop it
+        self.stopping = True
+        await super()._shutdown(side_tasks)
+
+    @property
+    def taking_jobs(self) -> bool:
+        """Registered in the database and not stopping."""
+        return self.worker_id is not None and not self.stopping
+
+
 class QueueWorker(JobRunner):
     """Runs the jobs of ``queues`` (None: every queue) from procrastinate."""
 
@@ -103,16 +138,27 @@ class QueueWorker(JobRunner):
         self.queues = None if queues is None else list(queues)
         self.app = App(connector=PsycopgConnector(conninfo=libpq_url(url)))
         self.app.task(name=TASK)(self._task)
-        self._fetcher: asyncio.Task[None] | None = None
+        self._fetcher: asyncio.Task[None] | None = None  # runs procrastinate's worker, again
+        self._worker: Fetcher | None = None  # ... which is this one now
 
     async def start(self, run_jobs: bool = True) -> None:
         """Re-queue the jobs of dead workers, then run procrastinate's worker."""
         if run_jobs:
             await self._requeue_expired()
             await self.app.open_async()
-            queues: dict[str, Any] = {} if self.queues is None else {"queues": self.queues}
-            worker = self.app.run_worker_async(
-                **queues,
+            self._fetcher = asyncio.create_task(self._fetch())
+            self._tasks += [self._fetcher, asyncio.create_task(self._heartbeat_loop())]
+        await super().start(run_jobs)
+
+    async def _fetch(self) -> None:
+        """Run procrastinate's worker; start it again whenever it stops until this process
+        stops (which cancels this task)."""
+        pause = RESTART_FIRST
+        restarts = 0
+        while True:
+            self._worker = Fetcher(
+                self.app,
+                queues=self.queues,
                 concurrency=self.concurrency,
                 name=self.worker_id,
                 install_signal_handlers=False,
@@ -120,9 +166,24 @@ class QueueWorker(JobRunner):
                 stalled_worker_timeout=self.lease_seconds,
                 delete_jobs="successful",
             )
-            self._fetcher = asyncio.create_task(worker)
-            self._tasks += [self._fetcher, asyncio.create_task(self._heartbeat_loop())]
-        await super().start(run_jobs)
+            began = time.monotonic()
+            try:
+                await self._worker.run()
+                why = "it stopped"
+            except Exception as exc:
+                why = one_line(exc)
+            self._worker = None
+            if time.monotonic() - began >= RESTART_MAX:
+                pause = RESTART_FIRST
+            restarts += 1
+            log.warning(
+                "the job queue's worker stopped (%s): starting it again in %g s (restart %d)",
+                why,
+                pause,
+                restarts,
+            )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RESTART_MAX)
 
     async def stop(self) -> None:
         """Stop taking jobs, stop the running ones (they go back to the queue), close."""
@@ -147,6 +208,14 @@ class QueueWorker(JobRunner):
         restored = await asyncio.to_thread(self.queue.restore_lost, self.lease_seconds)
         if restored:
             log.warning("queued again %d job(s) whose queue entry was lost", len(restored))
+
+    def check(self) -> str | None:
+        """Whether procrastinate's worker takes jobs now (None: this process runs none)."""
+        if self._fetcher is None:
+            return None
+        if self._worker is not None and self._worker.taking_jobs:
+            return "ok"
+        return "not taking jobs: the queue's worker is stopped or starting"
 
     def depths(self) -> dict[str, float]:
         """Jobs waiting, in all and per queue: queued rows, not queue entries (the entry of a

@@ -253,6 +253,11 @@ class JobRunner:
             log.info("expired %d job(s)", len(expired))
         return len(expired)
 
+    def check(self) -> str | None:
+        """What ``/ready`` says of taking jobs: None where there is nothing to say (the loops on
+        an in-memory queue run as long as the process)."""
+        return None
+
     async def queued(self) -> int:
         """Jobs waiting in the database (read in a thread)."""
         return await asyncio.to_thread(self.store.count, QUEUED)
