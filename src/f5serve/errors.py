@@ -177,6 +177,13 @@ class Conflict(F5ServeError):
     http_status = 409
 
 
+class AmbiguousVoice(Conflict):
+    """A voice name that several keys use, none of them the caller's nor shared (an admin key
+    resolving it): the voice must be named by its id."""
+
+    code = "ambiguous_voice"
+
+
 class Expired(F5ServeError):
     """Something that existed but whose retention time is over (a job's output)."""
 

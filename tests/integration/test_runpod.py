@@ -384,6 +384,7 @@ def test_other_formats_voices_and_health(api: Api) -> None:
     assert_speech(base64.b64decode(out["output"]["audio_base64"]), "flac", min_seconds=0.1)
     voices = runsync(api, {"endpoint": "voices"})["output"]["voices"]
     assert [(v["name"], v["ref_name"]) for v in voices] == [("narrator", "sample/narrator.wav")]
+    assert voices[0]["id"].startswith("voice_")  # the id names a voice whose name several keys use
     health = runsync(api, {"endpoint": "health"})["output"]
     assert health["status"] == "ok" and health["checks"]["storage"] == "ok"
     assert health["device"] == "cpu" and health["default_model"] == "tiny"

@@ -83,9 +83,14 @@ def page(browser: sync_api.Browser, server: Server) -> Iterator[Page]:
         yield page
 
 
+def voice_option(page: Page, name: str) -> sync_api.Locator:
+    """The voice picker's option of the voice ``name`` (options are valued by id)."""
+    return page.locator("#speak-form select[name=voice] option", has_text=name)
+
+
 def open_tab(page: Page, name: str) -> None:
     page.goto(f"/#{name}")
-    expect(page.locator("#speak-form select[name=voice] option[value=narrator]")).to_be_attached()
+    expect(voice_option(page, "narrator")).to_be_attached()
 
 
 def test_speak_streams_plays_early_and_downloads(page: Page) -> None:
@@ -160,7 +165,7 @@ def test_upload_listen_edit_and_delete_a_voice(page: Page) -> None:
     add_voice(page, "uploaded")
     card = page.locator("[data-voice=uploaded]")
     expect(card).to_be_visible(timeout=TIMEOUT_MS)
-    expect(page.locator("#speak-form select[name=voice] option[value=uploaded]")).to_be_attached()
+    expect(voice_option(page, "uploaded")).to_be_attached()
     page.wait_for_function(
         "document.querySelector('[data-voice=uploaded] audio').src.startsWith('blob:')"
     )
@@ -181,7 +186,7 @@ def test_record_a_voice_and_hear_it_speak(page: Page) -> None:
     add_voice(page, "recorded")
     expect(page.locator("[data-voice=recorded]")).to_be_visible(timeout=TIMEOUT_MS)
     page.click("[data-tab=speak]")
-    page.select_option("#speak-form select[name=voice]", "recorded")
+    page.select_option("#speak-form select[name=voice]", label="recorded")
     page.fill("#speak-form textarea[name=text]", TEXT)
     page.click("#speak-form button[type=submit]")
     expect(page.locator("#speak-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
@@ -258,7 +263,7 @@ def test_the_page_loads_without_a_key_and_the_key_field_unlocks_the_api(
             page.fill("#api-key", "page-key")
             page.press("#api-key", "Enter")
             expect(page.locator("#banner")).to_be_hidden()
-            option = page.locator("#speak-form select[name=voice] option[value=narrator]")
+            option = voice_option(page, "narrator")
             expect(option).to_be_attached()
             page.reload()  # the key is kept in localStorage
             expect(option).to_be_attached()

@@ -14,6 +14,7 @@ import pytest
 from f5serve.core.settings import Settings
 from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
+    AmbiguousVoice,
     DownloadError,
     F5ServeError,
     InvalidAudio,
@@ -73,6 +74,7 @@ def test_runpod_concurrency_defaults_to_one_on_a_cpu() -> None:
         (NotFound("no voice", details={"voice": "x"}), "voice_not_found"),
         (NotFound("no file", details={"ref_name": "x"}), "voice_not_found"),
         (NotFound("no object"), "not_found"),
+        (AmbiguousVoice("two keys", details={"voice": "x"}), "invalid_input"),
         (Timeout("slow"), "timeout"),
         (StorageError("down"), "storage_error"),
         (DownloadError("hub down"), "tts_failed"),

@@ -112,6 +112,7 @@ class Job:
     result: dict[str, Any] | None
     error: dict[str, Any] | None
     links: dict[str, str]
+    owner: str | None = None  # the id of the key that submitted it (shown to admin keys only)
 
     @property
     def finished(self) -> bool:
@@ -139,6 +140,7 @@ class Voice:
     links: dict[str, str]
     pronunciations: dict[str, str] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)  # ref_text vs the clip
+    owner: str | None = None  # the id of the key that uploaded it (shown to admin keys only)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -87,7 +88,7 @@ class VoiceRow(Base):
     __tablename__ = "voices"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
     ref_text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(LANGUAGE_CHARS))
     source: Mapped[str] = mapped_column(String(16))  # "upload" or "directory"
@@ -101,6 +102,19 @@ class VoiceRow(Base):
     # the API key that uploaded it (None: a voice of the voices directory, or uploaded with no
     # keys configured)
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
+
+    # a name is unique per owner, and among the voices without one (NULLs are distinct in the
+    # first index, hence the second)
+    __table_args__ = (
+        Index("uq_voices_name_owner", "name", "owner", unique=True),
+        Index(
+            "uq_voices_shared_name",
+            "name",
+            unique=True,
+            sqlite_where=text("owner IS NULL"),
+            postgresql_where=text("owner IS NULL"),
+        ),
+    )
 
 
 class WorkerRow(Base):

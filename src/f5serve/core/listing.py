@@ -44,6 +44,7 @@ class VoiceInfo:
     updated_at: datetime  # UTC
     ref_name: str | None  # "<voices dir>/<name>.wav" for a voice of the voices directory
     pronunciations: dict[str, str]  # {word or /pattern/: replacement} for this voice
+    owner: str | None  # the id of the API key that uploaded it (None: shared, or made keyless)
 
 
 def models(registry: ModelRegistry) -> list[ModelInfo]:
@@ -86,4 +87,5 @@ def voice(library: VoiceLibrary, row: VoiceRow) -> VoiceInfo:
         updated_at=updated,
         ref_name=library.ref_name(row),
         pronunciations=dict(row.pronunciations or {}),
+        owner=row.owner,
     )

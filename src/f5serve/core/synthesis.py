@@ -292,9 +292,7 @@ class Synthesizer:
             )
             return ref, None
         if request.ref_name is not None:
-            row = await asyncio.to_thread(
-                self.voices.resolve_ref_name, request.ref_name, request.tenant
-            )
+            row = await asyncio.to_thread(self.voices.resolve_ref_name, request.ref_name)
         else:
             name = request.voice or self.default_voice
             if name is None:

@@ -17,7 +17,7 @@ from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
 from f5serve.core.services import Services
 from f5serve.core.subtitles import CONTENT_TYPES, SubtitleFormat, render_subtitles
 from f5serve.core.synthesis import check_text
-from f5serve.core.tenants import Tenant
+from f5serve.core.tenants import Tenant, sees_all
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired
 from f5serve.http.auth import TenantDep
@@ -41,7 +41,7 @@ async def submit(body: JobRequest, services: ServicesDep, tenant: TenantDep) -> 
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
     job, created = await services.submit_job(body.job_id or uuid.uuid4().hex, speech, tenant)
-    status = job_status(job)
+    status = job_status(job, tenant)
     return JSONResponse(
         {"job_id": job.id, "status": status.status, "links": status.links},
         status_code=202 if created else 200,
@@ -57,13 +57,13 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
     page = await asyncio.to_thread(services.jobs.page, status, limit, offset, tenant)
-    jobs = [job_status(row) for row in page.jobs]
+    jobs = [job_status(row, tenant) for row in page.jobs]
     return JobList(jobs=jobs, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Status, progress and result of a job", responses=ERRORS)
 async def get_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> JobStatus:
-    return job_status(await asyncio.to_thread(services.jobs.get, job_id, tenant))
+    return job_status(await asyncio.to_thread(services.jobs.get, job_id, tenant), tenant)
 
 
 @router.delete("/{job_id}", summary="Cancel a queued or running job", responses=ERRORS)
@@ -73,7 +73,7 @@ async def cancel_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> J
     if row.status == "cancelled" and before != "cancelled":
         services.worker.cancel(job_id)
         services.metrics.jobs.labels("cancelled").inc()
-    return job_status(row)
+    return job_status(row, tenant)
 
 
 @router.get(
@@ -130,8 +130,9 @@ async def _finished_result(
     return job.result
 
 
-def job_status(row: JobRow) -> JobStatus:
-    """The API view of a job (progress as its worker last wrote it, from any process)."""
+def job_status(row: JobRow, tenant: Tenant | None) -> JobStatus:
+    """The API view of a job (progress as its worker last wrote it, from any process); its
+    owner is shown to admin keys only."""
     progress = JobProgress(
         fraction=round(row.progress, 4),
         chunk=row.chunk,
@@ -157,4 +158,5 @@ def job_status(row: JobRow) -> JobStatus:
         result=row.result,
         error=error,  # type: ignore[arg-type]
         links=links,
+        owner=row.owner if sees_all(tenant) else None,
     )

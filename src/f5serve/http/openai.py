@@ -22,7 +22,7 @@ from f5serve.registry import AUTO
 router = APIRouter(tags=["openai"])
 OPENAI_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-tts"})
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 503, 504)
+    code: {"model": ErrorEnvelope} for code in (400, 404, 409, 413, 422, 503, 504)
 }
 
 

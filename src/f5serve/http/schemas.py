@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from f5serve.core.formats import FormatName
 from f5serve.core.params import JOB_ID_PATTERN, SpeechParams
 
+OWNER = (
+    "The id of the API key that made it: shown to admin keys only (null for other keys, and "
+    "for what has no owner)."
+)
+
 
 class TTSRequest(SpeechParams):
     """POST /v1/tts."""
@@ -116,6 +121,7 @@ class JobStatus(BaseModel):
     result: dict[str, Any] | None = None
     error: ErrorBody | None = None
     links: dict[str, str]
+    owner: str | None = Field(default=None, description=OWNER)
 
 
 class JobList(BaseModel):
@@ -143,6 +149,7 @@ class Voice(BaseModel):
         description="On upload or a new ref_text: where ref_text disagrees with what speech "
         "recognition hears in the clip (f5serve[asr]).",
     )
+    owner: str | None = Field(default=None, description=OWNER)
 
 
 class VoiceList(BaseModel):

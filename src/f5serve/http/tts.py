@@ -26,7 +26,7 @@ from f5serve.http.streaming import speech_response
 router = APIRouter(tags=["tts"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 415, 422, 503, 504)
+    code: {"model": ErrorEnvelope} for code in (400, 404, 409, 413, 415, 422, 503, 504)
 }
 AUDIO: dict[str, Any] = {
     "content": {t: {} for t in sorted({f.content_type for f in FORMATS.values()})}

@@ -1,7 +1,8 @@
 """The voice library: upload (multipart), list, read, rename/edit, delete, download the clip.
 
 A key sees its own voices and the shared voices of the voices directory (another key's voice is
-404); changing a shared voice needs an admin key (403)."""
+404); changing a shared voice needs an admin key (403). Names are unique per key: a name is the
+key's own voice first, then a shared one (see :meth:`VoiceLibrary.get`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from f5serve.core import listing
 from f5serve.core.db import VoiceRow
 from f5serve.core.listing import VoiceInfo
 from f5serve.core.services import Services
-from f5serve.core.tenants import owner_of
+from f5serve.core.tenants import Tenant, owner_of, sees_all
 from f5serve.errors import InvalidInput
 from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep
@@ -35,7 +36,13 @@ SHARED: dict[int | str, dict[str, Any]] = {
 async def create_voice(
     services: ServicesDep,
     tenant: TenantDep,
-    name: Annotated[str, Form(description="Unique name, used as `voice` in requests.")],
+    name: Annotated[
+        str,
+        Form(
+            description="Name, unique among the key's voices, used as `voice` in requests (the "
+            "key's own voice comes before a shared voice of the same name)."
+        ),
+    ],
     audio: Annotated[UploadFile, File(description="Reference clip: wav, flac, mp3, ogg, m4a...")],
     ref_text: Annotated[
         str | None,
@@ -57,19 +64,19 @@ async def create_voice(
     )
     given = ref_text is not None and ref_text.strip() != ""
     warnings = await _transcript_warnings(services, row) if given else []
-    return voice_view(listing.voice(services.voices, row), warnings)
+    return voice_view(listing.voice(services.voices, row), tenant, warnings)
 
 
 @router.get("", summary="List voices")
 async def list_voices(services: ServicesDep, tenant: TenantDep) -> VoiceList:
     voices = await asyncio.to_thread(listing.voices, services.voices, tenant)
-    return VoiceList(voices=[voice_view(v) for v in voices])
+    return VoiceList(voices=[voice_view(v, tenant) for v in voices])
 
 
 @router.get("/{voice_id}", summary="A voice (by id or name)", responses=ERRORS)
 async def get_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Voice:
     row = await asyncio.to_thread(services.voices.get, voice_id, tenant)
-    return voice_view(listing.voice(services.voices, row))
+    return voice_view(listing.voice(services.voices, row), tenant)
 
 
 @router.patch(
@@ -90,7 +97,7 @@ async def patch_voice(
         tenant,
     )
     warnings = await _transcript_warnings(services, row) if body.ref_text is not None else []
-    return voice_view(listing.voice(services.voices, row), warnings)
+    return voice_view(listing.voice(services.voices, row), tenant, warnings)
 
 
 @router.delete(
@@ -129,7 +136,8 @@ async def _transcript_warnings(services: Services, row: VoiceRow) -> list[str]:
     return await asyncio.to_thread(services.voices.transcript_warnings, row)
 
 
-def voice_view(voice: VoiceInfo, warnings: list[str] | None = None) -> Voice:
+def voice_view(voice: VoiceInfo, tenant: Tenant | None, warnings: list[str] | None = None) -> Voice:
+    """The API view of a voice; its owner is shown to admin keys only."""
     return Voice(
         id=voice.id,
         name=voice.name,
@@ -142,4 +150,5 @@ def voice_view(voice: VoiceInfo, warnings: list[str] | None = None) -> Voice:
         pronunciations=voice.pronunciations,
         links={"self": f"/v1/voices/{voice.id}", "audio": f"/v1/voices/{voice.id}/audio"},
         warnings=warnings or [],
+        owner=voice.owner if sees_all(tenant) else None,
     )

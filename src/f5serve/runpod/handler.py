@@ -198,6 +198,7 @@ class RunPodWorker:
         return {
             "voices": [
                 {
+                    "id": v.id,
                     "name": v.name,
                     "ref_name": v.ref_name,
                     "ref_text": v.ref_text,

@@ -16,6 +16,7 @@ from f5serve.core.formats import FormatName
 from f5serve.core.params import JOB_ID_PATTERN, SpeechParams
 from f5serve.core.storage.base import StorageError
 from f5serve.errors import (
+    AmbiguousVoice,
     F5ServeError,
     InvalidInput,
     NotFound,
@@ -81,7 +82,10 @@ VOICE_DETAILS = ("voice", "ref_name")
 
 def error_code(exc: F5ServeError) -> str:
     """The RunPod error code of one of our errors."""
-    if isinstance(exc, (InvalidInput, PayloadTooLarge)) or exc.code == "bad_request":
+    if (
+        isinstance(exc, (InvalidInput, PayloadTooLarge, AmbiguousVoice))
+        or exc.code == "bad_request"
+    ):
         return "invalid_input"
     if isinstance(exc, NotFound):
         is_voice = any(k in exc.details for k in VOICE_DETAILS)

@@ -7,7 +7,9 @@ name a voice by file, as the RunPod seed does: ``ref_name: "sample/narrator.wav"
 
 Voices belong to the API key that uploaded them (see :mod:`f5serve.core.tenants`): a key sees
 its own and the shared voices of the directory, which only an admin key (or an open server) may
-change. Names are unique across the whole library.
+change. A name is unique per key, and among the voices without an owner (the directory's, and
+those uploaded with no keys), so two keys may each have a ``narrator``; how a name is resolved
+is :meth:`VoiceLibrary.get`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import LANGUAGE_CHARS, VoiceRow, utcnow
 from f5serve.core.storage.base import Storage
-from f5serve.core.tenants import Tenant, may_see, restricted_to
+from f5serve.core.tenants import Tenant, may_see, owner_of, restricted_to
 from f5serve.core.validation import check_string, storable
 from f5serve.engine import asr
 from f5serve.engine import audio as audio_io
@@ -42,6 +44,7 @@ from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Reference
 from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import (
+    AmbiguousVoice,
     AsrUnavailable,
     Conflict,
     F5ServeError,
@@ -152,9 +155,9 @@ class VoiceLibrary:
         pronunciations: dict[str, str] | None = None,
         owner: str | None = None,
     ) -> VoiceRow:
-        """Clean, store and register a voice of the key ``owner`` (409 if the name is
-        taken). Without ``ref_text`` the cleaned clip is transcribed (speech recognition) and
-        the transcript stored."""
+        """Clean, store and register a voice of the key ``owner`` (409 if ``owner`` already has
+        a voice of that name). Without ``ref_text`` the cleaned clip is transcribed (speech
+        recognition) and the transcript stored."""
         _check_name(name)
         _check_fields(ref_text, language)
         Lexicon.parse(pronunciations)
@@ -198,7 +201,7 @@ class VoiceLibrary:
             try:
                 session.commit()
             except IntegrityError:
-                raise Conflict(f"a voice called {row.name!r} already exists") from None
+                raise _taken(row) from None
 
     def _discard(self, key: str) -> None:
         """Remove a clip whose row was not written (best effort: the error being raised is the
@@ -209,11 +212,8 @@ class VoiceLibrary:
             log.error("could not remove the orphan clip %s: %s", key, exc.message)
 
     def all(self, tenant: Tenant | None = None) -> list[VoiceRow]:
-        """The voices ``tenant`` sees, by name."""
-        query = select(VoiceRow).order_by(VoiceRow.name)
-        own = restricted_to(tenant)
-        if own is not None:
-            query = query.where(or_(VoiceRow.owner == own, VoiceRow.source == DIRECTORY))
+        """The voices ``tenant`` sees, by name (then id: names repeat across keys)."""
+        query = _seen_by(select(VoiceRow), tenant).order_by(VoiceRow.name, VoiceRow.id)
         with self.sessions() as session:
             return list(session.scalars(query))
 
@@ -226,16 +226,40 @@ class VoiceLibrary:
         return True
 
     def get(self, id_or_name: str, tenant: Tenant | None = None) -> VoiceRow:
-        """A voice by id, or else by name (one ``tenant`` does not see does not exist for it)."""
-        row = None
+        """A voice by id, or else by name; one ``tenant`` does not see does not exist for it.
+
+        A name is ``tenant``'s own voice, else the voice without an owner (a shared voice of
+        the directory; for an admin key, or with no key, also one uploaded with no keys). An
+        admin key (or no key) then takes another key's voice of that name if only one key has
+        one, and :class:`AmbiguousVoice` (409, with their ids) if several do."""
         if storable(id_or_name):
             with self.sessions() as session:
-                row = session.get(VoiceRow, id_or_name) or session.scalar(
-                    select(VoiceRow).where(VoiceRow.name == id_or_name)
+                row = session.get(VoiceRow, id_or_name)
+                if row is not None and _sees(tenant, row):
+                    return row
+                query = _seen_by(select(VoiceRow), tenant).where(VoiceRow.name == id_or_name)
+                rows = list(session.scalars(query.order_by(VoiceRow.id)))
+            for owner in (owner_of(tenant), None):
+                for row in rows:
+                    if row.owner == owner:
+                        return row
+            if len(rows) > 1:
+                ids = [row.id for row in rows]
+                raise AmbiguousVoice(
+                    f"{len(rows)} keys have a voice called {id_or_name!r}: name one by its id "
+                    f"({', '.join(ids)})",
+                    details={"voice": id_or_name, "ids": ids},
                 )
-        if row is None or not (row.source == DIRECTORY or may_see(tenant, row.owner)):
-            raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
-        return row
+            if rows:
+                return rows[0]
+        raise NotFound(f"voice {id_or_name!r} does not exist", details={"voice": id_or_name})
+
+    def unowned(self, name: str) -> VoiceRow | None:
+        """The voice without an owner called ``name`` (names are unique among them): a shared
+        voice of the directory, or one uploaded with no keys."""
+        query = select(VoiceRow).where(VoiceRow.name == name, VoiceRow.owner.is_(None))
+        with self.sessions() as session:
+            return session.scalar(query)
 
     def _writable(self, voice_id: str, tenant: Tenant | None) -> VoiceRow:
         """A voice ``tenant`` may change: its own (403 for a shared voice of the directory)."""
@@ -278,7 +302,7 @@ class VoiceLibrary:
             try:
                 session.commit()
             except IntegrityError:
-                raise Conflict(f"a voice called {name!r} already exists") from None
+                raise _taken(row) from None
         self._forget(row.id)
         return row
 
@@ -333,21 +357,22 @@ class VoiceLibrary:
             return None
         return f"{self.voices_dir.name}/{voice.name}.wav"
 
-    def resolve_ref_name(self, ref_name: str, tenant: Tenant | None = None) -> VoiceRow:
-        """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the voice ``narrator``
-        (as ``tenant`` sees the library), never anything outside the voices directory."""
+    def resolve_ref_name(self, ref_name: str) -> VoiceRow:
+        """``sample/narrator.wav``, ``narrator.wav`` or ``narrator`` → the shared voice
+        ``narrator`` of the voices directory (never a key's own voice of that name), never
+        anything outside the directory."""
         stem = self.ref_name_stem(ref_name)
         assert self.voices_dir is not None
         candidate = (self.voices_dir / f"{stem}.wav").resolve()
         if not candidate.is_relative_to(self.voices_dir):
             raise InvalidInput(f"ref_name {ref_name!r} is outside the voices directory")
-        try:
-            return self.get(stem, tenant)
-        except NotFound:
-            if candidate.is_file() and not self.exists(stem):  # added after start-up
-                self.import_file(candidate)
-                return self.get(stem, tenant)
-            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name}) from None
+        row = self.unowned(stem)
+        if row is None and candidate.is_file():  # added after start-up
+            self.import_file(candidate)
+            row = self.unowned(stem)
+        if row is None or row.source != DIRECTORY:
+            raise NotFound(f"no voice file {ref_name!r}", details={"ref_name": ref_name})
+        return row
 
     def ref_name_stem(self, ref_name: str) -> str:
         """The voice name a ``ref_name`` gives, checked without touching the file system:
@@ -419,9 +444,8 @@ class VoiceLibrary:
         elif not asr.can_transcribe(self.recognizer):
             raise InvalidInput(f"{wav.name} has no transcript {transcript.name} beside it")
         data = wav.read_bytes()
-        try:
-            existing = self.get(wav.stem)
-        except NotFound:
+        existing = self.unowned(wav.stem)
+        if existing is None:
             self.create(wav.stem, data, ref_text, None, source=DIRECTORY)
             return True
         if existing.source != DIRECTORY:
@@ -437,6 +461,28 @@ class VoiceLibrary:
         with self._lock:
             for key in [k for k in self._cache if k[0] == voice_id]:
                 del self._cache[key]
+
+
+def _sees(tenant: Tenant | None, row: VoiceRow) -> bool:
+    """Whether ``tenant`` sees the voice ``row``: its own, or a shared one of the directory."""
+    return row.source == DIRECTORY or may_see(tenant, row.owner)
+
+
+def _seen_by(query: Any, tenant: Tenant | None) -> Any:
+    """``query`` of voices narrowed to those ``tenant`` sees (as :func:`_sees`)."""
+    own = restricted_to(tenant)
+    if own is None:
+        return query
+    return query.where(or_(VoiceRow.owner == own, VoiceRow.source == DIRECTORY))
+
+
+def _taken(row: VoiceRow) -> Conflict:
+    """The 409 of a name its owner already uses (another key's voices never clash)."""
+    if row.owner is None:
+        message = f"a voice without an owner is already called {row.name!r}"
+    else:
+        message = f"the key already has a voice called {row.name!r}"
+    return Conflict(message, details={"name": row.name})
 
 
 def _check_name(name: str) -> None:

@@ -28,7 +28,7 @@ function changed() {
 
 function fillPickers() {
   for (const select of $$("select[data-voices]")) {
-    refill(select, catalog.voices.map((v) => [v.name, `${v.name}${v.language ? ` (${v.language})` : ""}`]));
+    refill(select, catalog.voices.map((v) => [v.id, voiceLabel(v)]));
   }
   for (const select of $$("select[data-models]")) {
     refill(select, [["", "auto (by language)"], ...catalog.models.map((m) => [m.id, m.default ? `${m.id} (default)` : m.id])]);
@@ -40,6 +40,14 @@ function fillPickers() {
   for (const select of $$("select[data-formats]")) {
     if (!select.options.length) refill(select, FORMATS.map((f) => [f, f]));
   }
+}
+
+// Picked by id: two voices may share a name (a key's own and a shared one, or, for an admin
+// key, the voices of several keys), so the label tells them apart.
+function voiceLabel(voice) {
+  const language = voice.language ? ` (${voice.language})` : "";
+  const whose = voice.source === "directory" ? " · shared" : voice.owner ? ` · ${voice.owner}` : "";
+  return `${voice.name}${language}${whose}`;
 }
 
 function refill(select, options) {
