@@ -36,7 +36,11 @@ class ScriptedRecognizer:
         self.calls = 0
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         self.calls += 1
         assert audio.ndim == 1 and len(audio) > sample_rate  # a clip of speech, mono

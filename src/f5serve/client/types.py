@@ -53,12 +53,14 @@ class SpeechFields(SpeechOptions, total=False):
 @dataclass(frozen=True)
 class TimedText:
     """When a chunk of the text is spoken in the audio (seconds); with ``quality_check``,
-    each try of the chunk, ``{"seed", "cer", "heard"}``."""
+    each try of the chunk, ``{"seed", "cer", "heard"}``; with ``word_timestamps``, its words
+    as written, ``{"word", "start", "end"}`` (None where not heard)."""
 
     text: str
     start: float
     end: float
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    words: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Segment:
     start: float
     end: float
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # quality_check
+    words: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # word_timestamps
 
 
 @dataclass(frozen=True)
