@@ -29,7 +29,9 @@ class MappedText:
 
     def sub(self, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]) -> MappedText:
         """Like ``pattern.sub(replace, text)``, keeping the map: each replacement comes from
-        the original span of what it replaced (a match replaced by itself stays as it was)."""
+        the original span of what it replaced. What a replacement starts or ends with
+        unchanged stays as it was ("3 apples" → "three apples": only "three" comes from
+        "3")."""
         parts: list[str] = []
         origins: list[tuple[int, int]] = []
         kept = 0  # end of the text copied so far
@@ -37,11 +39,13 @@ class MappedText:
             new = replace(m)
             if new == m[0]:
                 continue
-            parts.append(self.text[kept : m.start()])
-            origins.extend(self.origins[kept : m.start()])
-            parts.append(new)
-            origins.extend([self.origin(m.start(), m.end())] * len(new))
-            kept = m.end()
+            head, tail = _common_ends(m[0], new)
+            start, end = m.start() + head, m.end() - tail
+            parts.append(self.text[kept:start])
+            origins.extend(self.origins[kept:start])
+            parts.append(new[head : len(new) - tail])
+            origins.extend([self.origin(start, end)] * (len(new) - head - tail))
+            kept = end
         if not parts:
             return self
         parts.append(self.text[kept:])
@@ -59,3 +63,15 @@ class MappedText:
         else:
             at = self.origins[-1][1] if self.origins else 0
         return at, at
+
+
+def _common_ends(old: str, new: str) -> tuple[int, int]:
+    """How many characters ``old`` and ``new`` share at their start, then at their end (not
+    counting those again)."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return head, tail

@@ -13,15 +13,20 @@ times of "twelve", a number read as several words spans from the first heard to 
 A word is a run of characters between spaces, without the punctuation around it; in Chinese
 and Japanese, where words are not spaced, each character (kana, Han, CJK punctuation and
 full-width forms) is one word, and takes the times of the recognised piece it is heard in.
+Chinese characters compare by their toneless pinyin (a homophone heard, or a respelling in
+explicit pinyin such as ``{chong2 qing4}``, pairs with the character).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from pypinyin import lazy_pinyin
 
 from f5serve.engine.asr import Word, fold
 from f5serve.engine.normalize import normalize_text
@@ -29,7 +34,7 @@ from f5serve.engine.textmap import MappedText
 
 _SINGLE = "\u3000-\u9fff\uff00-\uffef"  # CJK punctuation, kana, Han, full-width: one word each
 _TOKEN = re.compile(rf"[{_SINGLE}]|[^\s{_SINGLE}]+")
-_NOT_ALNUM = re.compile(r"[\W_]+")
+_TONED = re.compile(r"^([a-z]+)[1-5]$")  # a pinyin syllable with its tone
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -52,8 +57,24 @@ def spoken(word: str, language: str | None) -> list[str]:
     as, folded (``"21"``: ``["twenty", "one"]``; ``"你好"``: ``["你", "好"]``), so that
     "twenty-one" and "twenty one" compare the same."""
     reading = normalize_text(word, language)
-    parts = (part for s, e in word_spans(reading) for part in _NOT_ALNUM.split(reading[s:e]))
-    return [key for part in parts if (key := fold(part))]
+    return [
+        key
+        for s, e in word_spans(reading)
+        for alnum, run in itertools.groupby(reading[s:e], key=_alnum)
+        if alnum and (key := _sound(fold("".join(run))))
+    ]
+
+
+def _sound(key: str) -> str:
+    """A Chinese character as its toneless pinyin, and explicit pinyin (``chong2``) without
+    its tone, so that a respelling in pinyin, or a homophone heard, still compares equal."""
+    if len(key) == 1 and "\u3100" <= key <= "\u9fff":
+        return str(lazy_pinyin(key)[0])
+    return _TONED.sub(r"\1", key)
+
+
+def _alnum(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LMN"
 
 
 def align(expected: Sequence[str], heard: Sequence[str]) -> list[int | None]:
