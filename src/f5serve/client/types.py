@@ -23,6 +23,7 @@ class SpeechOptions(TypedDict, total=False):
     seed: int
     cross_fade: float
     fix_duration: float | None
+    first_chunk_seconds: float | None
     target_rms: float
     preprocess_ref: bool
     normalize: bool
@@ -30,6 +31,7 @@ class SpeechOptions(TypedDict, total=False):
     quality_check: bool  # transcribe each chunk, try the next seed while it reads badly
     max_tries: int
     cer_threshold: float
+    word_timestamps: bool  # each segment's words, timed by speech recognition
 
 
 AudioInput = bytes | str | Path  # the bytes of a clip, or a path to one
