@@ -217,10 +217,11 @@ class PreparedRequest:
 
     def hear(self, wave: np.ndarray) -> Transcript:
         """What the recogniser hears in a chunk's audio (with word times when they are
-        asked for)."""
+        asked for; a recogniser written before words existed is called as it was)."""
         assert self.recognizer is not None
-        timed = self.options.word_timestamps
-        return self.recognizer.transcribe(wave, SAMPLE_RATE, self.language, timed)
+        if self.options.word_timestamps:
+            return self.recognizer.transcribe(wave, SAMPLE_RATE, self.language, words=True)
+        return self.recognizer.transcribe(wave, SAMPLE_RATE, self.language)
 
     def judge(self, index: int, wave: np.ndarray, seed: int) -> tuple[Attempt, Transcript]:
         """Transcribe and rate the audio of chunk ``index`` sampled with ``seed``."""
