@@ -6,6 +6,7 @@ the clear error without the extra."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import sys
 import time
@@ -230,6 +231,35 @@ def test_word_timestamps_over_http_sse_and_jobs(client: TestClient, hears: Any) 
     refused = client.get(url, params={"level": "word"})
     assert refused.status_code == 422 and "word_timestamps" in refused.json()["error"]["message"]
     assert client.get(url).status_code == 200  # chunk cues as before
+
+
+def test_the_words_of_a_script_move_with_its_lines(client: TestClient, hears: Any) -> None:
+    body = {
+        "text": "[narrator] One two. [narrator] Three four.",
+        "script": True,
+        "word_timestamps": True,
+        "speaker_pause": 0.5,
+    }
+    hears(["one two", "three four"])
+    r = client.post("/v1/tts", json={**SPEAK, **body})
+    assert r.status_code == 200, r.text
+    first, second = r.json()["segments"]
+    assert [w["start"] for w in first["words"]] == [0.0, 0.25]
+    # the second line's audio starts after the first line and the pause
+    assert [w["word"] for w in second["words"]] == ["Three", "four"]
+    assert second["words"][0]["start"] == round(first["end"] + 0.5, 3)
+    assert second["words"][1]["start"] == round(first["end"] + 0.75, 3)
+
+    hears(["one two", "three four"])
+    events = client.post(
+        "/v1/tts", json={**body, "nfe_steps": 2, "seed": 11, "stream_format": "sse"}
+    )
+    segments = [
+        json.loads(line[6:])
+        for line in events.text.splitlines()
+        if line.startswith("data: ") and '"speech.segment"' in line
+    ]
+    assert [s["words"] for s in segments] == [first["words"], second["words"]]
 
 
 def test_the_quality_check_and_word_timestamps_hear_each_try_once(
