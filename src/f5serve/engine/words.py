@@ -81,6 +81,7 @@ def align(expected: Sequence[str], heard: Sequence[str]) -> list[int | None]:
     """For each of ``expected``, the index in ``heard`` it is paired with by the least edits
     (substitutions, insertions, deletions, each costing one), or None where it was missed."""
     n, m = len(expected), len(heard)
+    # cost[i][j]: edits between expected[:i] and heard[:j] (an empty side: the other's length)
     cost = [[i + j if not (i and j) else 0 for j in range(m + 1)] for i in range(n + 1)]
     for i in range(1, n + 1):
         for j in range(1, m + 1):
@@ -111,8 +112,10 @@ class WordMap:
     text: MappedText
     chunks: Sequence[str]
     language: str | None = None
-    _words: list[tuple[int, int]] = field(init=False, repr=False)
-    _places: list[list[int | None]] = field(init=False, repr=False)
+    _words: list[tuple[int, int]] = field(init=False, repr=False)  # of the original
+    _starts: list[int] = field(init=False, repr=False)
+    _ends: list[int] = field(init=False, repr=False)
+    _places: list[list[int | None]] = field(init=False, repr=False)  # chunk char → text index
 
     def __post_init__(self) -> None:
         self._words = word_spans(self.original)
