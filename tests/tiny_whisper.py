@@ -13,7 +13,8 @@ SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>"]
 
 def build_tiny_whisper(folder: Path) -> Path:
     """Write the model into ``folder`` (created) and return it. Its first token is always a
-    letter and it stops after 12 tokens, so every clip is heard as a few letters."""
+    letter and it stops after 12 tokens, so every clip is heard as a few letters; it can time
+    the words it hears."""
     import torch
     from transformers import (
         WhisperConfig,
@@ -24,7 +25,8 @@ def build_tiny_whisper(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     letters = list(string.ascii_lowercase)
-    vocab = {token: i for i, token in enumerate([*letters, "Ġ", ".", *SPECIAL])}
+    stamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]  # after <|notimestamps|>, as Whisper's
+    vocab = {token: i for i, token in enumerate([*letters, "Ġ", ".", *SPECIAL, *stamps])}
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
     end = vocab["<|endoftext|>"]
@@ -57,7 +59,13 @@ def build_tiny_whisper(folder: Path) -> Path:
     )
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(config).eval()
-    model.generation_config.max_length = 12
+    generation = model.generation_config
+    generation.max_length = 12
+    # what word timestamps need (a real Whisper's generation config has them): the timestamp
+    # tokens and the cross-attention heads that align tokens to audio
+    generation.no_timestamps_token_id = vocab["<|notimestamps|>"]
+    generation.alignment_heads = [[0, 0], [0, 1]]
+    generation._from_model_config = False  # else loading rebuilds it from the model config
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)

@@ -25,6 +25,7 @@ from f5serve.engine.asr import (
     Recognizer,
     missing_ref_text,
     require,
+    transcribing,
 )
 from f5serve.engine.audio import encode_audio, format_from_path
 from f5serve.engine.options import SynthesisOptions, describe_range, option_fields, option_types
@@ -104,7 +105,10 @@ def synth(
     ] = Path("out.wav"),
     subtitles: Annotated[
         Path | None,
-        typer.Option(help="Also write when each chunk is spoken: a .srt or .vtt file."),
+        typer.Option(
+            help="Also write when each chunk is spoken (with --word-timestamps: each word "
+            "heard): a .srt or .vtt file."
+        ),
     ] = None,
     script: Annotated[
         bool,
@@ -220,7 +224,9 @@ def synth(
         result = speak.script(engine, text, voices) if script else speak.one(engine, text, voices)
     output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
     if subtitles is not None and subtitle_fmt is not None:
-        subtitles.write_text(render_subtitles(segment_dicts(result.segments), subtitle_fmt))
+        segments = segment_dicts(result.segments)
+        words = options.word_timestamps
+        subtitles.write_text(render_subtitles(segments, subtitle_fmt, words=words))
     err.print(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
         f"seed {result.seed}, {result.timings.total:.2f} s)"
@@ -295,13 +301,14 @@ def _cli_recognizer(
     voices: dict[str | None, tuple[Path, str]],
 ) -> Recognizer | None:
     """The speech recogniser, loaded when the synthesis needs one (a --ref-audio without
-    --ref-text, --quality-check); None otherwise."""
+    --ref-text, --quality-check, --word-timestamps); None otherwise."""
     untranscribed = any(not transcript.strip() for _, transcript in voices.values())
-    if not (untranscribed or options.quality_check):
+    need = transcribing(options)
+    if not (untranscribed or need):
         return None
     message = (
-        f"--quality-check needs speech recognition: {INSTALL_HINT}"
-        if options.quality_check
+        f"--{need.replace('_', '-')} needs speech recognition: {INSTALL_HINT}"
+        if need
         else missing_ref_text("--ref-audio", "--ref-text")
     )
     return require(LazyRecognizer(model, device), message)

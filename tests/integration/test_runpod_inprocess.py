@@ -125,7 +125,9 @@ def test_ref_audio_base64_without_ref_text_is_transcribed(
     heard: list[int] = []
 
     class Recognizer:
-        def transcribe(self, audio: Any, sample_rate: int, language: Any = None) -> Transcript:
+        def transcribe(
+            self, audio: Any, sample_rate: int, language: Any = None, words: bool = False
+        ) -> Transcript:
             heard.append(len(audio))
             return Transcript(REF_TEXT)
 

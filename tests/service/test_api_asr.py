@@ -6,6 +6,7 @@ the clear error without the extra."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import sys
 import time
@@ -15,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import webvtt
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, make_settings
 
 from f5serve.core.services import Services
-from f5serve.engine.asr import Transcript
+from f5serve.engine.asr import Transcript, Word
 from f5serve.http.app import create_app
 from tiny_whisper import build_tiny_whisper
 
@@ -29,18 +31,25 @@ SPEAK = {"response_format": "json", "nfe_steps": 2, "seed": 11}
 
 
 class ScriptedRecognizer:
-    """Hears, call after call, the texts it was given (the last one again when they run out)."""
+    """Hears, call after call, the texts it was given (the last one again when they run out);
+    asked for word times, each word a quarter of a second from the start."""
 
     def __init__(self, heard: Iterable[str]) -> None:
         self.heard = list(heard)
         self.calls = 0
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         self.calls += 1
         assert audio.ndim == 1 and len(audio) > sample_rate  # a clip of speech, mono
-        return Transcript(self.heard[min(self.calls, len(self.heard)) - 1])
+        text = self.heard[min(self.calls, len(self.heard)) - 1]
+        timed = [Word(w, i / 4, i / 4 + 0.2) for i, w in enumerate(text.split())]
+        return Transcript(text, tuple(timed) if words else ())
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +193,87 @@ def test_the_quality_check_is_reported_in_the_sse_stream(client: TestClient, hea
     assert '{"seed": 12, "cer": 0.0, "heard": "I have three apples."}' in events[0]
 
 
+def test_word_timestamps_over_http_sse_and_jobs(client: TestClient, hears: Any) -> None:
+    fake = hears(["I have twelve"])  # "apples" is not heard
+    body = {"text": "I have 12 apples.", "voice": "narrator", "word_timestamps": True}
+    r = client.post("/v1/tts", json={**SPEAK, **body})
+    assert r.status_code == 200, r.text
+    [segment] = r.json()["segments"]
+    assert segment["attempts"] == [] and fake.calls == 1
+    words = [(w["word"], w["start"], w["end"]) for w in segment["words"]]
+    assert words == [
+        ("I", 0.0, 0.2),
+        ("have", 0.25, 0.45),
+        ("12", 0.5, 0.7),
+        ("apples", None, None),
+    ]
+
+    events = client.post("/v1/tts", json={**body, "nfe_steps": 2, "stream_format": "sse"})
+    [event] = [line for line in events.text.splitlines() if '"speech.segment"' in line]
+    assert '"words": [{"word": "I", "start": 0.0, "end": 0.2}' in event
+    assert '{"word": "apples", "start": null, "end": null}' in event
+
+    job = client.post("/v1/jobs", json={**body, "nfe_steps": 2})
+    assert job.status_code == 202, job.text
+    job_id = job.json()["job_id"]
+    done = wait(client, job_id)
+    assert done["status"] == "succeeded", done
+    [segment] = done["result"]["segments"]
+    assert [w["word"] for w in segment["words"]] == ["I", "have", "12", "apples"]
+    cues = client.get(f"/v1/jobs/{job_id}/subtitles", params={"format": "vtt", "level": "word"})
+    assert cues.status_code == 200, cues.text
+    assert [c.text for c in webvtt.from_string(cues.text)] == ["I", "have", "12"]  # heard only
+    assert cues.text.count("-->") == 3 and "00:00:00.500 --> 00:00:00.700" in cues.text
+
+    plain = client.post("/v1/jobs", json={"text": "Hi.", "voice": "narrator", "nfe_steps": 2})
+    assert wait(client, plain.json()["job_id"])["status"] == "succeeded"
+    url = f"/v1/jobs/{plain.json()['job_id']}/subtitles"
+    refused = client.get(url, params={"level": "word"})
+    assert refused.status_code == 422 and "word_timestamps" in refused.json()["error"]["message"]
+    assert client.get(url).status_code == 200  # chunk cues as before
+
+
+def test_the_words_of_a_script_move_with_its_lines(client: TestClient, hears: Any) -> None:
+    body = {
+        "text": "[narrator] One two. [narrator] Three four.",
+        "script": True,
+        "word_timestamps": True,
+        "speaker_pause": 0.5,
+    }
+    hears(["one two", "three four"])
+    r = client.post("/v1/tts", json={**SPEAK, **body})
+    assert r.status_code == 200, r.text
+    first, second = r.json()["segments"]
+    assert [w["start"] for w in first["words"]] == [0.0, 0.25]
+    # the second line's audio starts after the first line and the pause
+    assert [w["word"] for w in second["words"]] == ["Three", "four"]
+    assert second["words"][0]["start"] == round(first["end"] + 0.5, 3)
+    assert second["words"][1]["start"] == round(first["end"] + 0.75, 3)
+
+    hears(["one two", "three four"])
+    events = client.post(
+        "/v1/tts", json={**body, "nfe_steps": 2, "seed": 11, "stream_format": "sse"}
+    )
+    segments = [
+        json.loads(line[6:])
+        for line in events.text.splitlines()
+        if line.startswith("data: ") and '"speech.segment"' in line
+    ]
+    assert [s["words"] for s in segments] == [first["words"], second["words"]]
+
+
+def test_the_quality_check_and_word_timestamps_hear_each_try_once(
+    client: TestClient, hears: Any
+) -> None:
+    fake = hears(["nothing like it", "I have twelve apples"])
+    body = {"text": "I have 12 apples.", "voice": "narrator", "quality_check": True}
+    r = client.post("/v1/tts", json={**SPEAK, **body, "word_timestamps": True})
+    assert r.status_code == 200, r.text
+    [segment] = r.json()["segments"]
+    assert [seed for seed, _ in tries(segment)] == [11, 12] and fake.calls == 2
+    assert [w["start"] for w in segment["words"]] == [0.0, 0.25, 0.5, 0.75]  # the try kept
+
+
 # --------------------------------------------------------------------------- the real backend
 
 
@@ -205,11 +295,14 @@ def test_the_tiny_whisper_runs_through_the_doors(client: TestClient) -> None:
         "cer_threshold": 0,
         "max_tries": 2,
     }
-    r = client.post("/v1/tts", json=body)
+    r = client.post("/v1/tts", json={**body, "word_timestamps": True})
     assert r.status_code == 200, r.text
     [segment] = r.json()["segments"]
     assert [seed for seed, _ in tries(segment)] == [11, 12]
     assert all(isinstance(a["heard"], str) for a in segment["attempts"])
+    assert [w["word"] for w in segment["words"]] == ["Hello", "there"]
+    for w in segment["words"]:  # garbage heard: paired or missed, never made up
+        assert (w["start"] is None) == (w["end"] is None)
 
 
 # --------------------------------------------------------------------------- without the extra
@@ -240,7 +333,17 @@ def test_without_the_extra_the_clear_errors_stay(
         )
         assert checked.status_code == 422
         assert checked.json()["error"]["message"].startswith("quality_check needs speech")
-        for body in ({"ref_audio": CLIP_B64}, {"voice": "narrator", "quality_check": True}):
+        timed = fresh.post(
+            "/v1/tts", json={**SPEAK, "text": "Hi.", "voice": "narrator", "word_timestamps": True}
+        )
+        assert timed.status_code == 422
+        assert timed.json()["error"]["code"] == "asr_unavailable"
+        assert timed.json()["error"]["message"].startswith("word_timestamps needs speech")
+        for body in (
+            {"ref_audio": CLIP_B64},
+            {"voice": "narrator", "quality_check": True},
+            {"voice": "narrator", "word_timestamps": True},
+        ):
             job = fresh.post("/v1/jobs", json={"text": "Hi.", **body})
             assert job.status_code == 422, job.text  # refused at submission, not when run
             assert job.json()["error"]["code"] == "asr_unavailable"

@@ -34,7 +34,11 @@ class ScriptedRecognizer:
         self.calls: list[tuple[int, int, str | None]] = []
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         self.calls.append((len(audio), sample_rate, language))
         return Transcript(self.heard[len(self.calls) - 1])

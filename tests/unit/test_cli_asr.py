@@ -1,5 +1,6 @@
-"""``f5serve synth`` with speech recognition: a --ref-audio without --ref-text, --quality-check
-(the real backend on a tiny random Whisper), and the one-line error without the extra."""
+"""``f5serve synth`` with speech recognition: a --ref-audio without --ref-text, --quality-check,
+--word-timestamps with word-level --subtitles (the real backend on a tiny random Whisper), and
+the one-line errors without the extra."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import webvtt
 
 from tiny_whisper import build_tiny_whisper
 
@@ -59,14 +61,63 @@ def test_a_clip_without_transcript_is_heard_and_each_try_reported(
     assert ", seed 4: cer " in proc.stderr
 
 
-def test_without_the_extra_a_missing_transcript_is_one_line(
-    tmp_path: Path, fixtures_dir: Path, golden_dir: Path, tiny_model_files: dict[str, Any]
+def test_word_timestamps_write_a_cue_per_word_heard(
+    tmp_path: Path,
+    fixtures_dir: Path,
+    golden_dir: Path,
+    tiny_model_files: dict[str, Any],
+    tiny_whisper: Path,
+) -> None:
+    cues = tmp_path / "words.vtt"
+    proc = run_cli(
+        "synth",
+        "Hello there, 12 times.",
+        "--ref-audio",
+        str(fixtures_dir / "basic_ref_en.wav"),
+        "--ref-text",
+        "Some call me nature, others call me mother nature.",
+        "--asr-model",
+        str(tiny_whisper),
+        "--word-timestamps",
+        "--subtitles",
+        str(cues),
+        "--nfe-steps",
+        "2",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path / "out.wav"),
+        *model_args(tiny_model_files, golden_dir),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert cues.read_text().startswith("WEBVTT")
+    # random weights hear garbage: some words paired (misheard), none made up
+    for cue in webvtt.read(str(cues)):
+        assert cue.text in ("Hello", "there", "12", "times")
+        assert cue.start_in_seconds <= cue.end_in_seconds
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "error: --ref-text (the transcript of --ref-audio) is required"),
+        (["--ref-text", "Hi.", "--word-timestamps"], "error: --word-timestamps needs speech"),
+    ],
+)
+def test_without_the_extra_a_missing_transcript_or_recogniser_is_one_line(
+    tmp_path: Path,
+    fixtures_dir: Path,
+    golden_dir: Path,
+    tiny_model_files: dict[str, Any],
+    extra: list[str],
+    message: str,
 ) -> None:
     args = [
         "synth",
         "Hello.",
         "--ref-audio",
         str(fixtures_dir / "basic_ref_en.wav"),
+        *extra,
         "-o",
         str(tmp_path / "out.wav"),
         *model_args(tiny_model_files, golden_dir),
@@ -80,5 +131,5 @@ def test_without_the_extra_a_missing_transcript_is_one_line(
     )
     assert proc.returncode == 1
     [line] = proc.stderr.strip().splitlines()
-    assert line.startswith("error: --ref-text (the transcript of --ref-audio) is required"), line
+    assert line.startswith(message), line
     assert "pip install 'f5serve[asr]'" in line

@@ -111,7 +111,7 @@ def decode_event(line: str) -> Segment | bytes | None:
     if kind == "speech.audio.delta":
         return base64.b64decode(event["audio"])
     if kind == "speech.segment":
-        times = (event["start"], event["end"], event.get("attempts", []))
+        times = (event["start"], event["end"], event.get("attempts", []), event.get("words", []))
         return Segment(event["index"], event["text"], *times)
     if kind == "error":
         raise StreamError(event["error"]["code"], event["error"]["message"])

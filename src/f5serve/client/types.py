@@ -23,6 +23,7 @@ class SpeechOptions(TypedDict, total=False):
     seed: int
     cross_fade: float
     fix_duration: float | None
+    first_chunk_seconds: float | None
     target_rms: float
     preprocess_ref: bool
     normalize: bool
@@ -30,6 +31,7 @@ class SpeechOptions(TypedDict, total=False):
     quality_check: bool  # transcribe each chunk, try the next seed while it reads badly
     max_tries: int
     cer_threshold: float
+    word_timestamps: bool  # each segment's words, timed by speech recognition
 
 
 AudioInput = bytes | str | Path  # the bytes of a clip, or a path to one
@@ -53,12 +55,14 @@ class SpeechFields(SpeechOptions, total=False):
 @dataclass(frozen=True)
 class TimedText:
     """When a chunk of the text is spoken in the audio (seconds); with ``quality_check``,
-    each try of the chunk, ``{"seed", "cer", "heard"}``."""
+    each try of the chunk, ``{"seed", "cer", "heard"}``; with ``word_timestamps``, its words
+    as written, ``{"word", "start", "end"}`` (None where not heard)."""
 
     text: str
     start: float
     end: float
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    words: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Segment:
     start: float
     end: float
     attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # quality_check
+    words: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # word_timestamps
 
 
 @dataclass(frozen=True)

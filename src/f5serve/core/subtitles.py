@@ -1,7 +1,8 @@
 """Subtitles of synthesised speech: its chunk segments as SubRip (``srt``) or WebVTT (``vtt``).
 
 A segment is one chunk's text with when it is spoken (measured from the chunk audio and the
-cross-fade); there are no word-level times.
+cross-fade). Word-level cues exist only where the words were timed by speech recognition
+(``word_timestamps``): one cue per word heard.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal, cast
 import srt
 import webvtt
 
-from f5serve.engine.asr import Attempt
+from f5serve.engine.asr import Attempt, Word
 from f5serve.engine.pipeline import Segment
 from f5serve.errors import InvalidInput
 
@@ -33,29 +34,60 @@ def subtitle_format(path: Path) -> SubtitleFormat:
 
 def segment_dicts(segments: Iterable[Segment]) -> list[dict[str, Any]]:
     """``[{text, start, end}]``: segments as JSON responses and job results carry them (with
-    ``attempts``, ``[{seed, cer, heard}]``, under the quality check)."""
-    return [segment_dict(s.text, s.start, s.end, s.attempts) for s in segments]
+    ``attempts``, ``[{seed, cer, heard}]``, under the quality check, and ``words``,
+    ``[{word, start, end}]``, with word timestamps)."""
+    return [segment_dict(s.text, s.start, s.end, s.attempts, s.words) for s in segments]
 
 
 def segment_dict(
-    text: str, start: float, end: float, attempts: Iterable[Attempt] = ()
+    text: str,
+    start: float,
+    end: float,
+    attempts: Iterable[Attempt] = (),
+    words: Iterable[Word] = (),
 ) -> dict[str, Any]:
     """One segment as :func:`segment_dicts` writes it."""
-    tries = [dataclasses.asdict(a) for a in attempts]
-    return {"text": text, "start": start, "end": end, **({"attempts": tries} if tries else {})}
+    extra = {
+        "attempts": [dataclasses.asdict(a) for a in attempts],
+        "words": [dataclasses.asdict(w) for w in words],
+    }
+    return {"text": text, "start": start, "end": end, **{k: v for k, v in extra.items() if v}}
 
 
-def render_subtitles(segments: Iterable[Mapping[str, Any]], fmt: SubtitleFormat) -> str:
-    """Segments (:func:`segment_dicts`) as the text of a subtitle file."""
+def word_cues(segments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The timed words of ``segments`` as cues ``{text, start, end}`` (words not heard have
+    no cue); :class:`InvalidInput` if the segments have no words (not timed)."""
+    segments = list(segments)
+    if not any(s.get("words") for s in segments):
+        raise InvalidInput(
+            "word-level subtitles need word timestamps: synthesise with word_timestamps"
+        )
+    return [
+        {"text": w["word"], "start": w["start"], "end": w["end"]}
+        for s in segments
+        for w in s.get("words", [])
+        if w["start"] is not None
+    ]
+
+
+def render_subtitles(
+    segments: Iterable[Mapping[str, Any]], fmt: SubtitleFormat, words: bool = False
+) -> str:
+    """Segments (:func:`segment_dicts`) as the text of a subtitle file: a cue per segment,
+    or with ``words`` a cue per timed word (:func:`word_cues`)."""
+    cues = word_cues(segments) if words else list(segments)
     if fmt == "srt":
-        cues = [
-            srt.Subtitle(i, _delta(s["start"]), _delta(s["end"]), s["text"])
-            for i, s in enumerate(segments, 1)
-        ]
-        return str(srt.compose(cues))
+        return str(
+            srt.compose(
+                [
+                    srt.Subtitle(i, _delta(c["start"]), _delta(c["end"]), c["text"])
+                    for i, c in enumerate(cues, 1)
+                ]
+            )
+        )
     vtt = webvtt.WebVTT()
-    for s in segments:
-        vtt.captions.append(webvtt.Caption(_clock(s["start"]), _clock(s["end"]), s["text"]))
+    for c in cues:
+        vtt.captions.append(webvtt.Caption(_clock(c["start"]), _clock(c["end"]), c["text"]))
     return str(vtt.content)
 
 

@@ -26,14 +26,25 @@ from f5serve.engine import asr, silence
 from f5serve.engine.asr import Recognizer
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions
-from f5serve.engine.pipeline import Engine, Progress, ProgressCallback, Reference, Segment
+from f5serve.engine.pipeline import (
+    Engine,
+    Progress,
+    ProgressCallback,
+    Reference,
+    Segment,
+)
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.engine.script import Line, Take, join_takes, parse_script, pause_audio, speakers
 from f5serve.errors import AsrUnavailable, InvalidInput, NotFound, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
 
-QUALITY_CHECK_NEEDS_ASR = f"quality_check needs speech recognition: {asr.INSTALL_HINT}"
+
+def needs_asr(options: SynthesisOptions) -> str | None:
+    """Why synthesis with ``options`` needs speech recognition, as the error without it says
+    (None: it does not)."""
+    name = asr.transcribing(options)
+    return None if name is None else f"{name} needs speech recognition: {asr.INSTALL_HINT}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class Plan:
     scheduler: Scheduler
     reference: Reference
     lexicon: Lexicon  # the server's pronunciations, then the voice's, then the request's
-    recognizer: Recognizer | None  # loaded when the request's options ask for a quality check
+    recognizer: Recognizer | None  # loaded when the options transcribe chunks (needs_asr)
 
 
 class Models:
@@ -205,14 +216,7 @@ class Synthesizer:
             end = offset
             async for chunk in self._stream(line):
                 audio = np.concatenate([lead, chunk.audio])
-                yield StreamedChunk(
-                    audio,
-                    index,
-                    chunk.text,
-                    offset + chunk.start,
-                    offset + chunk.end,
-                    chunk.attempts,
-                )
+                yield dataclasses.replace(chunk.placed(index, offset), audio=audio)
                 lead, index, end = pause[:0], index + 1, offset + chunk.end
             offset = end
 
@@ -253,8 +257,8 @@ class Synthesizer:
         if request.ref_audio is not None:
             await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
         if not await asyncio.to_thread(asr.can_transcribe, self.recognizer):  # an import
-            if request.options.quality_check:
-                raise AsrUnavailable(QUALITY_CHECK_NEEDS_ASR)
+            if (need := needs_asr(request.options)) is not None:
+                raise AsrUnavailable(need)
             if request.ref_audio is not None and not (request.ref_text or "").strip():
                 raise AsrUnavailable(asr.missing_ref_text("ref_audio"))
 
@@ -266,8 +270,7 @@ class Synthesizer:
         if language == AUTO:
             language = self.models.registry.detect_language(request.text).language
         recognizer = None
-        if request.options.quality_check:  # refused before any work without the extra
-            need = QUALITY_CHECK_NEEDS_ASR
+        if (need := needs_asr(request.options)) is not None:  # refused before any work
             recognizer = await asyncio.to_thread(asr.require, self.recognizer, need)
         async with self.models.hold(model) as (engine, scheduler):
             reference, voice = await self._reference(request, model, engine)

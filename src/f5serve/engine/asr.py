@@ -30,20 +30,35 @@ RETRY_SECONDS = 300.0  # a model that could not be loaded is not tried again soo
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word and when it is spoken, in seconds (None: not measured)."""
+
+    word: str
+    start: float | None
+    end: float | None
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """What a recogniser heard."""
+    """What a recogniser heard (``words``: each word heard with its times, when asked for)."""
 
     text: str
+    words: tuple[Word, ...] = ()
 
 
 class Recognizer(Protocol):
     """Speech to text: anything with this method (a fake one in tests)."""
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         """The words of mono float ``audio`` at ``sample_rate``; ``language`` (ISO 639-1) is
-        a hint (None: detect it)."""
+        a hint (None: detect it); with ``words``, each word with when it is heard (seconds
+        from the start of ``audio``)."""
         ...
 
 
@@ -99,11 +114,15 @@ class LazyRecognizer:
         return WhisperRecognizer(self.model, self.device)
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         recognizer = self.load()
         with self._lock:
-            return recognizer.transcribe(audio, sample_rate, language)
+            return recognizer.transcribe(audio, sample_rate, language, words)
 
 
 def can_transcribe(recognizer: Recognizer | None) -> bool:
@@ -123,6 +142,15 @@ def require(recognizer: Recognizer | None, message: str) -> Recognizer:
     return recognizer
 
 
+TRANSCRIBING_OPTIONS = ("quality_check", "word_timestamps")
+
+
+def transcribing(options: SynthesisOptions) -> str | None:
+    """The first option of ``options`` that transcribes the synthesised chunks (None: none
+    does)."""
+    return next((name for name in TRANSCRIBING_OPTIONS if getattr(options, name)), None)
+
+
 def missing_ref_text(what: str, field: str = "ref_text") -> str:
     """The error of a clip (``what``) given without its transcript (``field``) where nothing
     can transcribe it."""
@@ -138,8 +166,13 @@ def missing_ref_text(what: str, field: str = "ref_text") -> str:
 def comparable(text: str, language: str | None = None) -> str:
     """``text`` as the error rate compares it: numbers and abbreviations written out (as the
     synthesised text was), case folded, only letters, marks and digits kept."""
-    words = unicodedata.normalize("NFKC", normalize_text(text, language)).casefold()
-    return "".join(c for c in words if unicodedata.category(c)[0] in "LMN")
+    return fold(normalize_text(text, language))
+
+
+def fold(text: str) -> str:
+    """``text`` in the form compared: NFKC, case folded, only letters, marks and digits."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in folded if unicodedata.category(c)[0] in "LMN")
 
 
 def cer(expected: str, heard: str, language: str | None = None) -> float:
@@ -174,17 +207,9 @@ class Attempt:
     heard: str
 
 
-def judge(
-    recognizer: Recognizer,
-    audio: np.ndarray,
-    sample_rate: int,
-    text: str,
-    seed: int,
-    language: str | None = None,
-) -> Attempt:
-    """Transcribe the ``audio`` of a chunk whose text is ``text`` and rate it."""
-    heard = recognizer.transcribe(audio, sample_rate, language).text
-    return Attempt(seed, cer(text, heard, language), heard)
+def judge(heard: Transcript, text: str, seed: int, language: str | None = None) -> Attempt:
+    """Rate what was ``heard`` of the audio of a chunk whose text is ``text``."""
+    return Attempt(seed, cer(text, heard.text, language), heard.text)
 
 
 def next_seed(attempts: Sequence[Attempt], options: SynthesisOptions) -> int | None:

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 import cn2an
 from num2words import num2words
 
+from f5serve.engine.textmap import MappedText
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -157,17 +159,24 @@ def normalize_text(text: str, language: str | None = None) -> str:
     """``text`` with numbers, dates, times, money, percentages, units and abbreviations
     written out; ``language`` (an ISO 639-1 code, or None for English) decides how numbers
     among letters of a Latin or Cyrillic script are read."""
+    return normalize_mapped(MappedText.of(text), language).text
+
+
+def normalize_mapped(text: MappedText, language: str | None = None) -> MappedText:
+    """:func:`normalize_text` keeping the map to the original text: each reading comes from
+    what it reads ("twelve" from "12", "Doctor" from "Dr.")."""
     expanded = _abbreviate(text, language)
-    return _NUMBERISH.sub(lambda m: _render(m, expanded, language), expanded)
+    return expanded.sub(_NUMBERISH, lambda m: _render(m, expanded.text, language))
 
 
-def _abbreviate(text: str, language: str | None) -> str:
+def _abbreviate(text: MappedText, language: str | None) -> MappedText:
     rules = LANGUAGES.get(language or _LATIN_FALLBACK)
     if rules is None or not rules.abbreviations:
         return text
     longest_first = sorted(rules.abbreviations, key=len, reverse=True)
     alternatives = "|".join(re.escape(a) for a in longest_first)
-    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", lambda m: rules.abbreviations[m[0]], text)
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+    return text.sub(pattern, lambda m: rules.abbreviations[m[0]])
 
 
 _NUMBERISH = re.compile(

@@ -114,6 +114,13 @@ class SynthesisOptions:
         ge=0,
         le=1,
     )
+    word_timestamps: bool = option(
+        False,
+        "Time each word: transcribe each synthesised chunk with word times (speech "
+        "recognition, f5serve[asr]; with quality_check, its transcription of the audio kept) "
+        "and return the words as written, with when they were heard, in each segment's words "
+        "(a word not heard has none).",
+    )
 
     def validate(self) -> None:
         """Raise :class:`InvalidInput` naming the first option outside its range."""

@@ -19,17 +19,19 @@ import torch
 from f5serve.engine import asr, graphs, sampler, text
 from f5serve.engine import audio as audio_io
 from f5serve.engine import compile as compiling
-from f5serve.engine.asr import Attempt, Recognizer
+from f5serve.engine.asr import Attempt, Recognizer, Transcript, Word
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.checkpoint import dit_weights, load_into, read_state_dict, vocab_size_of
 from f5serve.engine.config import DiTConfig, resolve_arch
 from f5serve.engine.devices import resolve_device
 from f5serve.engine.dit import DiT
 from f5serve.engine.mel import HOP_LENGTH, SAMPLE_RATE, MelSpectrogram
-from f5serve.engine.normalize import normalize_text
+from f5serve.engine.normalize import normalize_mapped
 from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pronounce import Lexicon
+from f5serve.engine.textmap import MappedText
 from f5serve.engine.vocoder import Vocos
+from f5serve.engine.words import WordMap
 from f5serve.errors import AsrUnavailable, CheckpointMismatch, InvalidInput
 
 MAX_FRAMES = 4096  # upstream F5-TTS's cap on one chunk's total frames (reference + generated)
@@ -81,37 +83,60 @@ class Timings:
 class Segment:
     """When the text of one chunk is spoken in the output, in seconds. Consecutive segments
     meet in the middle of their cross-fade. Under the quality check, ``attempts`` are the tries
-    of the chunk in order; the audio kept is the one with the lowest error rate."""
+    of the chunk in order; the audio kept is the one with the lowest error rate. With
+    ``options.word_timestamps``, ``words`` are the chunk's words as written, with when speech
+    recognition heard them (:mod:`~f5serve.engine.words`)."""
 
     text: str
     start: float
     end: float
     attempts: tuple[Attempt, ...] = ()
+    words: tuple[Word, ...] = ()
 
     def shifted(self, seconds: float) -> Segment:
         """This segment ``seconds`` later (its place in a longer output)."""
-        return dataclasses.replace(self, start=self.start + seconds, end=self.end + seconds)
+        return dataclasses.replace(
+            self,
+            start=self.start + seconds,
+            end=self.end + seconds,
+            words=tuple(shifted_word(w, seconds) for w in self.words),
+        )
+
+
+def shifted_word(word: Word, seconds: float) -> Word:
+    """``word`` ``seconds`` later (a word without times stays without)."""
+    if word.start is None or word.end is None:
+        return word
+    return Word(word.word, round(word.start + seconds, 3), round(word.end + seconds, 3))
+
+
+def chunk_starts(lengths: list[int], cross_fade: float, sample_rate: int) -> list[int]:
+    """The sample of the joined output where the audio of each chunk begins (its fade-in),
+    given each chunk's length and the cross-fade (shortened to fit, as :class:`CrossFader`
+    does)."""
+    overlap = int(cross_fade * sample_rate)
+    starts: list[int] = []
+    end = 0
+    for i, length in enumerate(lengths):
+        shared = min(overlap, end, length) if i else 0  # what :meth:`CrossFader.push` blends
+        starts.append(end - shared)
+        end += length - shared
+    return starts
 
 
 def chunk_segments(
     chunks: list[str], lengths: list[int], cross_fade: float, sample_rate: int
 ) -> list[Segment]:
     """The :class:`Segment` of each chunk, given the length in samples of each chunk's audio
-    and the cross-fade that joined them (shortened to fit, as :class:`CrossFader` does)."""
-    overlap = int(cross_fade * sample_rate)
-    segments: list[Segment] = []
-    end = 0
-    for i, (chunk, length) in enumerate(zip(chunks, lengths, strict=True)):
-        shared = min(overlap, end, length) if i else 0  # what :meth:`CrossFader.push` blends
-        start = end - shared
-        if segments:
-            middle = (start + shared / 2) / sample_rate
-            segments[-1] = Segment(segments[-1].text, segments[-1].start, middle)
-        segments.append(Segment(chunk, start / sample_rate + shared / 2 / sample_rate, 0.0))
-        end = start + length
-    if segments:
-        segments[-1] = Segment(segments[-1].text, segments[-1].start, end / sample_rate)
-    return [Segment(s.text, round(s.start, 3), round(s.end, 3)) for s in segments]
+    and the cross-fade that joined them: a segment starts in the middle of its fade-in."""
+    starts = chunk_starts(lengths, cross_fade, sample_rate)
+    ends = [start + length for start, length in zip(starts, lengths, strict=True)]
+    middles = [0.0] + [(s + e) / 2 / sample_rate for s, e in zip(starts[1:], ends, strict=False)]
+    bounds = [*middles[1:], ends[-1] / sample_rate] if ends else []
+    return [
+        Segment(chunk, round(start, 3), round(end, 3))
+        for chunk, start, end in zip(chunks, middles, bounds, strict=True)
+    ]
 
 
 @dataclass
@@ -165,25 +190,57 @@ class PreparedRequest:
     timings: Timings
     started: float  # time.perf_counter() when the set-up began
     language: str | None = None
-    recognizer: Recognizer | None = None  # transcribes the chunks under options.quality_check
+    # transcribes the chunks under options.quality_check and options.word_timestamps
+    recognizer: Recognizer | None = None
     attempts: dict[int, tuple[Attempt, ...]] = field(default_factory=dict)  # chunk → its tries
+    words: WordMap | None = None  # the chunks' words traced to the text (word_timestamps)
+    heard: dict[int, Transcript] = field(default_factory=dict)  # chunk → its kept audio heard
 
     def result(self, audio: np.ndarray, lengths: list[int]) -> SynthesisResult:
         """The :class:`SynthesisResult` of the joined ``audio``, whose chunks were ``lengths``
         samples long before the cross-fade (stamps the total time)."""
         self.timings.total = time.perf_counter() - self.started
-        segments = chunk_segments(self.chunks, lengths, self.options.cross_fade, SAMPLE_RATE)
-        segments = [
-            dataclasses.replace(s, attempts=self.attempts.get(i, ()))
-            for i, s in enumerate(segments)
-        ]
+        cross_fade = self.options.cross_fade
+        segments = chunk_segments(self.chunks, lengths, cross_fade, SAMPLE_RATE)
+        starts = chunk_starts(lengths, cross_fade, SAMPLE_RATE)
+        segments = [self.segment(i, s, starts[i], lengths[i]) for i, s in enumerate(segments)]
         return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings, segments)
 
-    def judge(self, index: int, wave: np.ndarray, seed: int) -> Attempt:
-        """Transcribe and rate the audio of chunk ``index`` sampled with ``seed``."""
+    def segment(self, index: int, segment: Segment, start: int, length: int) -> Segment:
+        """``segment`` of chunk ``index`` (whose audio begins at sample ``start`` of the
+        output and is ``length`` samples long) with its tries and its timed words."""
+        words: tuple[Word, ...] = ()
+        if self.words is not None:
+            heard = self.heard[index].words
+            words = self.words.timed(index, heard, start / SAMPLE_RATE, length / SAMPLE_RATE)
+        return dataclasses.replace(segment, attempts=self.attempts.get(index, ()), words=words)
+
+    def hear(self, wave: np.ndarray) -> Transcript:
+        """What the recogniser hears in a chunk's audio (with word times when they are
+        asked for; a recogniser written before words existed is called as it was)."""
         assert self.recognizer is not None
-        chunk = self.chunks[index]
-        return asr.judge(self.recognizer, wave, SAMPLE_RATE, chunk, seed, self.language)
+        if self.options.word_timestamps:
+            return self.recognizer.transcribe(wave, SAMPLE_RATE, self.language, words=True)
+        return self.recognizer.transcribe(wave, SAMPLE_RATE, self.language)
+
+    def judge(self, index: int, wave: np.ndarray, seed: int) -> tuple[Attempt, Transcript]:
+        """Transcribe and rate the audio of chunk ``index`` sampled with ``seed``."""
+        heard = self.hear(wave)
+        return asr.judge(heard, self.chunks[index], seed, self.language), heard
+
+    def keep(self, index: int, tries: list[tuple[Attempt, Transcript]]) -> int:
+        """Record the ``tries`` of chunk ``index`` (and what was heard of the one kept); the
+        index of the try kept (:func:`~f5serve.engine.asr.best`)."""
+        kept = asr.best([attempt for attempt, _ in tries])
+        self.attempts[index] = tuple(attempt for attempt, _ in tries)
+        self.heard[index] = tries[kept][1]
+        return kept
+
+    def listen(self, index: int, wave: np.ndarray) -> None:
+        """For word timestamps: hear the audio kept of chunk ``index``, unless the quality
+        check already did."""
+        if self.words is not None and index not in self.heard:
+            self.heard[index] = self.hear(wave)
 
 
 class CrossFader:
@@ -381,7 +438,7 @@ class Engine:
         how ``options.normalize`` reads numbers among Latin-script words (default: English).
         A speech ``recognizer`` (:class:`~f5serve.engine.asr.LazyRecognizer`, with the extra
         ``f5serve[asr]``) transcribes a clip given without ``ref_text`` and runs
-        ``options.quality_check``, which needs one.
+        ``options.quality_check`` and ``options.word_timestamps``, which need one.
         """
         opts = resolve(options, overrides)
         lexicon = to_lexicon(pronunciations)
@@ -391,6 +448,8 @@ class Engine:
         waves = self.run_items(request.ref, request.items, request.timings)
         if opts.quality_check:
             waves = self.check_chunks(request, waves)
+        for i, wave in enumerate(waves):
+            request.listen(i, wave)
         joined = cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE)
         return request.result(joined, [len(w) for w in waves])
 
@@ -404,7 +463,7 @@ class Engine:
         while again := [
             (i, seed)
             for i in range(len(waves))
-            if (seed := asr.next_seed(tries[i], request.options)) is not None
+            if (seed := asr.next_seed([a for a, _ in tries[i]], request.options)) is not None
         ]:
             items = [
                 self.make_item(request.ref, request.chunks[i], seed, request.options)
@@ -414,8 +473,7 @@ class Engine:
             for (i, seed), wave in zip(again, new, strict=True):
                 tries[i].append(request.judge(i, wave, seed))
                 kept[i].append(wave)
-        request.attempts = {i: tuple(t) for i, t in enumerate(tries)}
-        return [k[asr.best(t)] for k, t in zip(kept, tries, strict=True)]
+        return [k[request.keep(i, t)] for i, (k, t) in enumerate(zip(kept, tries, strict=True))]
 
     def prepare_request(
         self,
@@ -431,16 +489,17 @@ class Engine:
         """Set a request up: validate it, put its words right (:func:`prepare_text`), prepare
         the reference (unless given prepared; ``recognizer`` transcribes a clip without
         ``ref_text``), plan the chunks, pick the seed and make one :class:`FlowItem` per chunk,
-        each reporting the request's overall progress. ``options.quality_check`` needs the
-        ``recognizer``."""
+        each reporting the request's overall progress. ``options.quality_check`` and
+        ``options.word_timestamps`` need the ``recognizer``."""
         started = time.perf_counter()
         check_request(gen_text, options)
-        if options.quality_check and recognizer is None:
+        if (needs := asr.transcribing(options)) is not None and recognizer is None:
             raise AsrUnavailable(
-                "quality_check transcribes the chunks: give a speech recognizer "
+                f"{needs} transcribes the chunks: give a speech recognizer "
                 f"(recognizer=LazyRecognizer(), {asr.INSTALL_HINT})"
             )
-        gen_text = prepare_text(gen_text, options, language, lexicon)
+        original, mapped = gen_text, prepare_text(gen_text, options, language, lexicon)
+        gen_text = mapped.text
         ref = (
             ref_audio
             if isinstance(ref_audio, Reference)
@@ -454,8 +513,9 @@ class Engine:
             for i, chunk in enumerate(chunks)
         ]
         timings = Timings(reference=time.perf_counter() - started)
+        words = WordMap(original, mapped, chunks, language) if options.word_timestamps else None
         return PreparedRequest(
-            ref, chunks, seed, items, options, timings, started, language, recognizer
+            ref, chunks, seed, items, options, timings, started, language, recognizer, words=words
         )
 
     def make_item(
@@ -553,12 +613,13 @@ def check_request(gen_text: str, options: SynthesisOptions) -> None:
 
 def prepare_text(
     gen_text: str, options: SynthesisOptions, language: str | None, lexicon: Lexicon | None
-) -> str:
-    """The text as it is chunked: ``lexicon`` applied, then normalised (``options.normalize``,
-    numbers among Latin-script words read in ``language``)."""
+) -> MappedText:
+    """The text as it is chunked, with its map to ``gen_text``: ``lexicon`` applied, then
+    normalised (``options.normalize``, numbers among Latin-script words read in ``language``)."""
+    text = MappedText.of(gen_text)
     if lexicon:
-        gen_text = lexicon.apply(gen_text)
-    return normalize_text(gen_text, language) if options.normalize else gen_text
+        text = lexicon.apply_mapped(text)
+    return normalize_mapped(text, language) if options.normalize else text
 
 
 def to_lexicon(pronunciations: Mapping[str, str] | Lexicon | None) -> Lexicon:

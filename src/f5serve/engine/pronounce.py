@@ -9,6 +9,7 @@ voice's, the request's), each entry in turn.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from f5serve.engine.textmap import MappedText
 from f5serve.errors import ConfigError, InvalidInput
 
 MAX_ENTRIES = 1000
@@ -68,10 +70,19 @@ class Lexicon:
 
     def apply(self, text: str) -> str:
         """``text`` with every entry applied, in order."""
+        return self.apply_mapped(MappedText.of(text)).text
+
+    def apply_mapped(self, text: MappedText) -> MappedText:
+        """:meth:`apply` keeping the map to the original text (a respelling comes from the
+        word or match it replaced)."""
         for key, value in self.entries:
             pattern, replacement = _compiled(key, value)
-            text = pattern.sub(replacement, text)
+            text = text.sub(pattern, functools.partial(_expand, replacement))
         return text
+
+
+def _expand(template: str, match: re.Match[str]) -> str:
+    return match.expand(template)
 
 
 def _check_entry(key: Any, value: Any, where: str) -> None:

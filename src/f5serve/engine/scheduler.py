@@ -29,6 +29,7 @@ those wait at most until the running openers finish or that many openers passed 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import threading
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from f5serve.engine import asr
-from f5serve.engine.asr import Attempt, Recognizer
+from f5serve.engine.asr import Attempt, Recognizer, Word
 from f5serve.engine.batching import FlowItem, padded_frames
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions, resolve
@@ -57,6 +58,8 @@ from f5serve.engine.pipeline import (
     SynthesisResult,
     check_request,
     chunk_segments,
+    chunk_starts,
+    shifted_word,
 )
 from f5serve.engine.pronounce import Lexicon
 from f5serve.errors import F5ServeError, Overloaded
@@ -79,6 +82,17 @@ class StreamedChunk:
     start: float  # seconds into the whole output where this chunk's segment begins
     end: float  # where its audio ends (the next segment starts mid-fade, before that)
     attempts: tuple[Attempt, ...] = ()  # the quality check's tries of the chunk
+    words: tuple[Word, ...] = ()  # its words with their times (word_timestamps)
+
+    def placed(self, index: int, seconds: float) -> StreamedChunk:
+        """This chunk as chunk ``index`` of a longer output, ``seconds`` later in it."""
+        return dataclasses.replace(
+            self,
+            index=index,
+            start=self.start + seconds,
+            end=self.end + seconds,
+            words=tuple(shifted_word(w, seconds) for w in self.words),
+        )
 
 
 @dataclass(eq=False)
@@ -260,6 +274,7 @@ class Scheduler:
                 wave = await _arrival(request, arrived, index)
                 if request.prepared.options.quality_check:
                     wave = await self._checked(request, arrived, index, wave)
+                await asyncio.to_thread(request.prepared.listen, index, wave)
                 request.lengths.append(len(wave))
                 piece = fader.push(wave)
                 if index == len(texts) - 1:
@@ -267,12 +282,22 @@ class Scheduler:
                 # as SynthesisResult.segments counts it; the end is where this chunk's audio
                 # ends (the next one's segment starts in the middle of the fade before that)
                 cross_fade = request.prepared.options.cross_fade
-                segment = chunk_segments(
-                    texts[: index + 1], request.lengths, cross_fade, SAMPLE_RATE
-                )[-1]
-                attempts = request.prepared.attempts.get(index, ())
+                segment = request.prepared.segment(
+                    index,
+                    chunk_segments(texts[: index + 1], request.lengths, cross_fade, SAMPLE_RATE)[
+                        -1
+                    ],
+                    chunk_starts(request.lengths, cross_fade, SAMPLE_RATE)[-1],
+                    len(wave),
+                )
                 yield StreamedChunk(
-                    piece, index, segment.text, segment.start, segment.end, attempts
+                    piece,
+                    index,
+                    segment.text,
+                    segment.start,
+                    segment.end,
+                    segment.attempts,
+                    segment.words,
                 )
         finally:
             self._cancel(request)
@@ -282,11 +307,11 @@ class Scheduler:
     ) -> np.ndarray:
         """The quality check of chunk ``index`` (whose first audio is ``wave``): transcribed
         in a thread and, while it reads badly, queued again with the next seed; the audio
-        kept, the tries recorded in ``request.prepared.attempts``."""
+        kept, the tries recorded (:meth:`PreparedRequest.keep`)."""
         prepared = request.prepared
         tries = [await asyncio.to_thread(prepared.judge, index, wave, prepared.seed + index)]
         kept = [wave]
-        while (seed := asr.next_seed(tries, prepared.options)) is not None:
+        while (seed := asr.next_seed([a for a, _ in tries], prepared.options)) is not None:
             chunk = prepared.chunks[index]
             item = self.engine.make_item(prepared.ref, chunk, seed, prepared.options)
             with self._wake:
@@ -294,8 +319,7 @@ class Scheduler:
                 self._wake.notify_all()
             kept.append(await _arrival(request, arrived, index))
             tries.append(await asyncio.to_thread(prepared.judge, index, kept[-1], seed))
-        prepared.attempts[index] = tuple(tries)
-        return kept[asr.best(tries)]
+        return kept[prepared.keep(index, tries)]
 
     # ------------------------------------------------------------------ submission
 

@@ -13,7 +13,7 @@ import numpy as np
 from transformers import pipeline
 
 from f5serve.engine import audio as audio_io
-from f5serve.engine.asr import Transcript
+from f5serve.engine.asr import Transcript, Word
 from f5serve.engine.devices import resolve_device
 from f5serve.errors import ModelUnavailable
 
@@ -43,15 +43,26 @@ class WhisperRecognizer:
         self.multitask = bool(getattr(generation, "task_to_id", None))
 
     def transcribe(
-        self, audio: np.ndarray, sample_rate: int, language: str | None = None
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        language: str | None = None,
+        words: bool = False,
     ) -> Transcript:
         samples = audio_io.resample(np.asarray(audio, dtype=np.float32), sample_rate, WHISPER_RATE)
+        generate = self._generate_kwargs(language)
+        if words:
+            # transformers 5.x fails to take word times out of a beam search (an empty
+            # stack in _extract_token_timestamps): words are timed on the greedy decoding
+            generate["num_beams"] = 1
         out = self.pipe(
             {"raw": samples, "sampling_rate": WHISPER_RATE},
             chunk_length_s=CHUNK_SECONDS,
-            generate_kwargs=self._generate_kwargs(language),
+            generate_kwargs=generate,
+            **({"return_timestamps": "word"} if words else {}),
         )
-        return Transcript(str(out["text"]).strip())
+        heard = tuple(Word(str(c["text"]).strip(), *c["timestamp"]) for c in out.get("chunks", ()))
+        return Transcript(str(out["text"]).strip(), heard)
 
     def _generate_kwargs(self, language: str | None) -> dict[str, Any]:
         """Transcribe (not translate), in ``language`` when the model knows it (else Whisper

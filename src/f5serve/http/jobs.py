@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -98,15 +98,22 @@ async def job_audio(
 
 @router.get(
     "/{job_id}/subtitles",
-    summary="Subtitles of a finished job (one cue per chunk), SubRip or WebVTT",
+    summary="Subtitles of a finished job (one cue per chunk, or per word heard), SubRip or WebVTT",
     response_class=PlainTextResponse,
     responses=ERRORS,
 )
 async def job_subtitles(
-    services: ServicesDep, tenant: TenantDep, job_id: str, format: SubtitleFormat = "srt"
+    services: ServicesDep,
+    tenant: TenantDep,
+    job_id: str,
+    format: SubtitleFormat = "srt",
+    level: Annotated[
+        Literal["chunk", "word"],
+        Query(description="'word': a cue per word heard (a job run with word_timestamps)."),
+    ] = "chunk",
 ) -> PlainTextResponse:
     result = await _finished_result(services, tenant, job_id, "subtitles")
-    text = render_subtitles(result.get("segments", []), format)
+    text = render_subtitles(result.get("segments", []), format, words=level == "word")
     filename = f"{job_id}.{format}"
     return PlainTextResponse(
         text,

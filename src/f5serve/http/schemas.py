@@ -49,6 +49,14 @@ class ChunkAttempt(BaseModel):
     heard: str = Field(description="What speech recognition heard.")
 
 
+class WordTime(BaseModel):
+    """One word of the text as written, with when speech recognition heard it (seconds)."""
+
+    word: str
+    start: float | None = Field(description="None: the word was not heard (never estimated).")
+    end: float | None
+
+
 class SegmentTime(BaseModel):
     """When one chunk of the text is spoken in the audio (seconds)."""
 
@@ -59,6 +67,11 @@ class SegmentTime(BaseModel):
         default_factory=list,
         description="With quality_check: each try of the chunk, in order (the audio kept is "
         "the one with the lowest cer); empty otherwise.",
+    )
+    words: list[WordTime] = Field(
+        default_factory=list,
+        description="With word_timestamps: the chunk's words as written (before pronunciation "
+        "and normalisation) with when they were heard; empty otherwise.",
     )
 
 

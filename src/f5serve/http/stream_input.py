@@ -156,10 +156,7 @@ async def _speak(
         request = dataclasses.replace(template, text=sentence, options=options)
         end = 0.0
         async for chunk in services.stream(request):
-            placed = dataclasses.replace(
-                chunk, index=index, start=offset + chunk.start, end=offset + chunk.end
-            )
-            await websocket.send_json(segment(placed))
+            await websocket.send_json(segment(chunk.placed(index, offset)))
             data = await asyncio.to_thread(encoder.write, chunk.audio)
             if data:
                 await websocket.send_json(delta(data))

@@ -125,8 +125,9 @@ async def _sse(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator
 
 def segment(chunk: StreamedChunk) -> dict[str, Any]:
     """The ``speech.segment`` event of one chunk (times in seconds, to the millisecond; the
-    quality check's ``attempts`` when it ran)."""
-    times = segment_dict(chunk.text, round(chunk.start, 3), round(chunk.end, 3), chunk.attempts)
+    quality check's ``attempts`` when it ran, the timed ``words`` when asked for)."""
+    start, end = round(chunk.start, 3), round(chunk.end, 3)
+    times = segment_dict(chunk.text, start, end, chunk.attempts, chunk.words)
     return {"type": "speech.segment", "index": chunk.index, **times}
 
 
