@@ -23,6 +23,7 @@ class SpeechOptions(TypedDict, total=False):
     seed: int
     cross_fade: float
     fix_duration: float | None
+    first_chunk_seconds: float | None  # a short first chunk, for a sooner first audio
     target_rms: float
     preprocess_ref: bool
     normalize: bool
