@@ -25,7 +25,13 @@ from f5serve.core.jobs.store import QUEUED, Claim, JobStore, retention_cutoff
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage.base import StorageError
 from f5serve.engine.pipeline import Progress
-from f5serve.errors import DeviceError, F5ServeError, ModelUnavailable, Timeout
+from f5serve.errors import (
+    DeviceError,
+    F5ServeError,
+    ModelAccessDenied,
+    ModelUnavailable,
+    Timeout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +46,11 @@ def new_worker_id() -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed attempt may succeed if tried again: storage, device, a model that could
-    not be had, or a fault of ours. Invalid input (and a job over its time limit) never is."""
+    not be had, or a fault of ours. Invalid input, a job over its time limit and a model whose
+    repository refuses us (gated or private: only a person can fix that) never are."""
     if isinstance(exc, F5ServeError):
+        if isinstance(exc, ModelAccessDenied):
+            return False
         return isinstance(exc, StorageError | DeviceError | ModelUnavailable)
     return not isinstance(exc, asyncio.TimeoutError)
 
