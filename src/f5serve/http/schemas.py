@@ -72,6 +72,14 @@ class JobRequest(SpeechParams):
     )
 
 
+class JobSubmitted(BaseModel):
+    """POST /v1/jobs: 202 for a new job, 200 when a job of this id and body already exists."""
+
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    links: dict[str, str]
+
+
 class JobProgress(BaseModel):
     fraction: float = Field(description="0-1 over all chunks and steps.")
     chunk: int = Field(description="0-based chunk that advanced last.")
@@ -88,6 +96,24 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error statuses: each is the JSON error envelope,
+    and 429 and 503 always say ``Retry-After``. A route whose own answer is not JSON must have a
+    ``response_class`` without a media type (``Response``): FastAPI documents these models in the
+    route's media type."""
+    retry = {"headers": RETRY_AFTER}
+    return {s: {"model": ErrorEnvelope, **(retry if s in (429, 503) else {})} for s in statuses}
 
 
 class JobStatus(BaseModel):
@@ -148,11 +174,18 @@ class OpenAISpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(description="'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts' or a model name.")
-    input: str = Field(description="Text to speak.")
+    input: str = Field(min_length=1, description="Text to speak.")
     voice: str = Field(description="Voice id or name from /v1/voices.")
     response_format: FormatName = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+
+
+class Readiness(BaseModel):
+    """GET /ready: 200 when every check is 'ok', else 503."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="database, storage, model: 'ok' or the problem.")
 
 
 class ModelCard(BaseModel):

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from f5serve.core import listing
 from f5serve.http.deps import ServicesDep
 from f5serve.http.errors import UNAVAILABLE_RETRY_AFTER
-from f5serve.http.schemas import ModelCard, ModelList
+from f5serve.http.schemas import RETRY_AFTER, ModelCard, ModelList, Readiness, error_responses
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])
+UNAUTHORIZED = error_responses(401)
 
 
 @router.get("/health", summary="The process is alive")
@@ -21,7 +22,12 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Database, storage and the default model are usable")
+@router.get(
+    "/ready",
+    summary="Database, storage and the default model are usable",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "headers": RETRY_AFTER}},
+)
 async def ready(services: ServicesDep) -> JSONResponse:
     checks = await asyncio.to_thread(services.check_ready)
     ok = all(v == "ok" for v in checks.values())
@@ -32,12 +38,17 @@ async def ready(services: ServicesDep) -> JSONResponse:
     )
 
 
-@metrics_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@metrics_router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **UNAUTHORIZED},
+)
 async def metrics(services: ServicesDep) -> Response:
     return Response(services.metrics.render(), media_type=services.metrics.content_type)
 
 
-@metrics_router.get("/v1/models", summary="Models (OpenAI-style list)")
+@metrics_router.get("/v1/models", summary="Models (OpenAI-style list)", responses=UNAUTHORIZED)
 async def list_models(services: ServicesDep) -> ModelList:
     cards = [
         ModelCard(

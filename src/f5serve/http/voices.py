@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
@@ -12,13 +12,11 @@ from f5serve.core import listing
 from f5serve.core.listing import VoiceInfo
 from f5serve.errors import InvalidInput
 from f5serve.http.deps import ServicesDep
-from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
+from f5serve.http.schemas import Voice, VoiceList, VoicePatch, error_responses
 from f5serve.http.tts import read_upload
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (401, 404, 409, 413, 415, 422)
-}
+ERRORS = error_responses(400, 401, 404, 409, 413, 415, 422, 503)
 
 
 @router.post("", status_code=201, summary="Add a voice (multipart upload)", responses=ERRORS)
@@ -41,7 +39,7 @@ async def create_voice(
     return voice_view(listing.voice(services.voices, row))
 
 
-@router.get("", summary="List voices")
+@router.get("", summary="List voices", responses=ERRORS)
 async def list_voices(services: ServicesDep) -> VoiceList:
     voices = await asyncio.to_thread(listing.voices, services.voices)
     return VoiceList(voices=[voice_view(v) for v in voices])
@@ -76,7 +74,7 @@ async def delete_voice(voice_id: str, services: ServicesDep) -> Response:
     "/{voice_id}/audio",
     summary="The cleaned reference clip (24 kHz WAV)",
     response_class=Response,
-    responses=ERRORS,
+    responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
 )
 async def voice_audio(voice_id: str, services: ServicesDep) -> Response:
     data = await asyncio.to_thread(services.voices.audio, voice_id)
