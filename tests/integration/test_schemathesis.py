@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -35,29 +35,23 @@ SEED = 20261130
 DEPLOYMENT = {"default_voice": "narrator", "max_text_chars": 200, "max_job_text_chars": 200}
 
 
-@contextmanager
-def serving(root: Path, keys: str) -> Iterator[Server]:
-    """The server, offline: no model of the catalogue but the tiny one can load, and a request
-    routed to another is a documented 503 at once."""
-    with pytest.MonkeyPatch.context() as patch:
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    """An open server and one with a key, started together; offline: no model of the
+    catalogue but the tiny one can load, and a request routed to another is a documented 503
+    at once."""
+    made = {
+        keys or "open": Server(tmp_path_factory.mktemp("server"), api_keys=keys, **DEPLOYMENT)
+        for keys in ("", KEY)
+    }
+    with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(len(made)) as pool:
         patch.setenv("HF_HUB_OFFLINE", "1")
-        server = Server(root, api_keys=keys, **DEPLOYMENT).start()
+        list(pool.map(Server.start, made.values()))
     try:
-        yield server
+        yield made
     finally:
-        server.kill()
-
-
-@pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("open"), "") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("keys"), KEY) as server:
-        yield server
+        for server in made.values():
+            server.kill()
 
 
 def run_schemathesis(server: Server, examples: int, *args: str) -> None:
@@ -101,18 +95,18 @@ def synthesized(server: Server, headers: dict[str, str]) -> float:
     )
 
 
-def test_an_open_server_keeps_to_its_document(open_server: Server) -> None:
-    run_schemathesis(open_server, 25)
-    assert synthesized(open_server, {}) > 0  # generated requests reached the engine
+def test_an_open_server_keeps_to_its_document(servers: dict[str, Server]) -> None:
+    run_schemathesis(servers["open"], 15)
+    assert synthesized(servers["open"], {}) > 0  # generated requests reached the engine
 
 
-def test_a_server_with_keys_keeps_to_its_document(keyed_server: Server) -> None:
+def test_a_server_with_keys_keeps_to_its_document(servers: dict[str, Server]) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
-    run_schemathesis(keyed_server, 25, "--header", f"Authorization: {headers['Authorization']}")
-    assert synthesized(keyed_server, headers) > 0
+    run_schemathesis(servers[KEY], 15, "--header", f"Authorization: {headers['Authorization']}")
+    assert synthesized(servers[KEY], headers) > 0
 
 
-def test_without_a_key_every_answer_is_documented(keyed_server: Server) -> None:
+def test_without_a_key_every_answer_is_documented(servers: dict[str, Server]) -> None:
     """No key: the protected operations answer 401, which they must document (a malformed body
     may be refused first, with its own documented status)."""
-    run_schemathesis(keyed_server, 10)
+    run_schemathesis(servers[KEY], 6)

@@ -118,3 +118,17 @@ def test_a_job_submitted_again_is_a_documented_200(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["job_id"] == "again"
     assert_documented(client.app, "POST", "/v1/jobs", response)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("PUT", "/v1/jobs", "GET, POST"), ("POST", "/v1/jobs/{job_id}", "DELETE, GET")],
+)
+def test_a_method_a_path_lacks_is_405_naming_all_it_has(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    """GET and POST /v1/jobs are two routes: the 405 names both, not the first one's."""
+    response = client.request(method, path.format(job_id="some-job"))
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert response.json()["error"]["code"] == "method_not_allowed"
