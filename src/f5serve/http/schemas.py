@@ -72,11 +72,14 @@ class JobRequest(SpeechParams):
     )
 
 
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+
+
 class JobSubmitted(BaseModel):
     """POST /v1/jobs: 202 for a new job, 200 when a job of this id and body already exists."""
 
     job_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    status: JobState
     links: dict[str, str]
 
 
@@ -120,7 +123,7 @@ class JobStatus(BaseModel):
     """A job as GET /v1/jobs/{id} shows it."""
 
     job_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    status: JobState
     progress: JobProgress
     created_at: datetime
     started_at: datetime | None = None
