@@ -16,17 +16,21 @@
 #               device's default frame budget, inductor's cache fresh: its start-up is the cold
 #               start; the one-request anchor; time to first audio
 #   graphs      the same with CUDA graphs (inductor's cache warm: its start-up is a warm start)
+#   ttfa        the graphs stage at TTFA_CONC with a short first chunk (FIRST_CHUNK seconds,
+#               the first_chunk_seconds option) and streams' first chunks admitted first
+#               (openers "first", the default): time to first audio and stalls under load
 #   reference   eager at REF_CONC and the reference's infer_process on the same requests (the
 #               same-run ratio; the summary compares every run's c = 1 and anchor with it)
+#   ttfa_alone  the ttfa stage with openers "alone" (other chunks wait while first chunks run)
 #   budget_old  compiled at c = 64 under the former CUDA frame budget (65 536)
 #   profile_gpu a torch.profiler view of a compiled c = 16 burst
 #   eager, warm_start, precision, throughput_32 (not by default): eager throughput at CONC; a
 #               second start with the compiled stage's cache; float32/bfloat16/float16 and
 #               compiled bfloat16 against float64; 32 steps
-# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, COMPILE, BUDGET override the defaults (a dry run
-# on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 CONC="1 2" REF_CONC=1
-# OLD_BUDGET_CONC=2 NO_REFERENCE=1 NO_WHEELS=1 PY=.venv/bin/python BUDGET=900
-# bash bench/device_run.sh).
+# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, COMPILE, BUDGET override
+# the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32
+# CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" OLD_BUDGET_CONC=2 NO_REFERENCE=1 NO_WHEELS=1
+# PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench/results}
@@ -38,7 +42,9 @@ CONC=${CONC:-1 16 64}
 REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
 BUDGET=${BUDGET:-420}
-STAGES=${STAGES:-compiled graphs reference budget_old profile_gpu}
+STAGES=${STAGES:-compiled graphs ttfa reference ttfa_alone budget_old profile_gpu}
+TTFA_CONC=${TTFA_CONC:-1 64}
+FIRST_CHUNK=${FIRST_CHUNK:-2}
 CACHE=${COMPILE_CACHE:-/tmp/f5serve-inductor-cache}
 PY=${PY:-python3}
 mkdir -p "$OUT"
@@ -85,9 +91,15 @@ stage compiled 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cu
 # shellcheck disable=SC2086
 stage graphs 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs auto \
     --out "$OUT/graphs.json"
+# shellcheck disable=SC2086  # TTFA_CONC is a list
+stage ttfa 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
+    --first-chunk-seconds "$FIRST_CHUNK" --openers first --out "$OUT/ttfa.json"
 # shellcheck disable=SC2086
 stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"
+# shellcheck disable=SC2086
+stage ttfa_alone 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
+    --first-chunk-seconds "$FIRST_CHUNK" --openers alone --out "$OUT/ttfa_alone.json"
 stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" \
     --cuda-graphs off --batch-frames 65536 --out "$OUT/budget_old.json"
 stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \

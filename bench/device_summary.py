@@ -3,8 +3,10 @@
     python -m bench.device_summary OUT_DIR
 
 Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (compiled with CUDA
-graphs), ``budget_old.json`` (compiled under the former frame budget), ``reference.json`` (eager,
-beside the reference), ``warm_start.json``, ``precision.json`` and ``profile_gpu.txt``, and
+graphs), ``ttfa.json`` and ``ttfa_alone.json`` (the same with a short first chunk, openers
+``first`` and ``alone``), ``budget_old.json`` (compiled under the former frame budget),
+``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json`` and
+``profile_gpu.txt``, and
 prints throughput side by side (each run against the reference timed in the same call, at the
 concurrencies it was timed at), the one-request anchors, cold and warm starts, precision and the
 profile's first line.
@@ -21,6 +23,8 @@ RUNS = {
     "eager": "eager",
     "compiled": "compiled",
     "graphs": "compiled+graphs",
+    "ttfa": "+first chunk",
+    "ttfa_alone": "+first, alone",
     "budget_old": "compiled, 65536",
     "reference": "eager, ref",
 }
@@ -52,7 +56,8 @@ def throughput(results: dict[str, dict[str, Any]]) -> None:
     refs = reference_rates(results)
     print(
         f"{'run':>16} {'c':>3} {'budget':>7} {'audio s/s':>10} {'RTF':>7} {'p50 s':>7} "
-        f"{'p95 s':>7} {'TTFA50 s':>9} {'TTFA95 s':>9} {'ref s/s':>8} {'vs ref':>7} {'peak MB':>8}"
+        f"{'p95 s':>7} {'TTFA50 s':>9} {'TTFA95 s':>9} {'stall95 s':>9} {'ref s/s':>8} "
+        f"{'vs ref':>7} {'peak MB':>8}"
     )
     for run, data in results.items():
         for row in data["rows"]:
@@ -62,7 +67,8 @@ def throughput(results: dict[str, dict[str, Any]]) -> None:
                 f"{run:>16} {row['concurrency']:>3} {data.get('max_batch_frames', 0):>7} "
                 f"{b['audio_per_wall_s']:>10.2f} {b['rtf']:>7.4f} {b['p50_latency_s']:>7.2f} "
                 f"{b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>9.3f} "
-                f"{b.get('p95_ttfa_s', NAN):>9.3f} {ref_rate:>8.2f} "
+                f"{b.get('p95_ttfa_s', NAN):>9.3f} {b.get('p95_stall_s', NAN):>9.3f} "
+                f"{ref_rate:>8.2f} "
                 f"{b['audio_per_wall_s'] / ref_rate:>6.2f}x {row['peak_memory_mb']:>8.0f}"
             )
 

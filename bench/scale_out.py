@@ -6,7 +6,7 @@ API replica adds to a sync request it forwards to a worker on loopback.
 Needs a PostgreSQL server (``F5SERVE_TEST_POSTGRES``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``): makes a database of its own, upgrades it,
 starts two workers (``f5serve worker``, the tiny test model on the CPU) and one API replica
-(``f5serve serve --no-run-worker``), then
+(``f5serve serve --no-worker``), then
 
 - recovery: submits two jobs (worker A has room for both), kills worker B with SIGKILL once it
   runs one, and times how long until each job B held is running (or done) on A — with
@@ -205,7 +205,7 @@ def main() -> None:
     }
     worker_args = ["worker", "--models", "tiny", "--concurrency", "2"]
     victim, rescuer = Process(root, worker_args, fields), Process(root, worker_args, fields)
-    api = Process(root, ["serve", "--no-run-worker", "--no-preload"], fields)
+    api = Process(root, ["serve", "--no-worker", "--no-preload"], fields)
     processes = [victim, rescuer, api]
     try:
         for process in (victim, api):

@@ -4,6 +4,7 @@
         [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
         [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
         [--cuda-graphs off|auto] [--batch-frames N] [--no-serial]
+        [--first-chunk-seconds S] [--openers off|first|alone]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs of
 about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K`` says
@@ -17,8 +18,13 @@ layout (speed does not depend on them). ``--compile`` runs the DiT compiled (``E
 with inductor's cache in ``--compile-cache`` (a fresh folder: a cold start; the folder of an
 earlier run: a warm one); the start-up is timed: loading, compiling with its warm-up, and the first
 request. ``--cuda-graphs`` (default ``auto``: on for CUDA) replays the steps of unchanged batches
-from CUDA graphs; ``--batch-frames`` sets the frame budget (default: the device's). Prints a table
-and writes ``bench/results/throughput.json``.
+from CUDA graphs; ``--batch-frames`` sets the frame budget (default: the device's).
+``--first-chunk-seconds`` is the synthesis option of that name (a short first chunk; default: the
+reference's chunking) and ``--openers`` the scheduler's admission of streams' first chunks
+(``Scheduler(openers=...)``, default ``first``). Each streamed request is played back as it
+arrives: time to first audio (TTFA) and the seconds a listener would wait after that, when a
+piece arrives after the audio before it has played out (stall), are reported as p50/p95. Prints a
+table and writes ``bench/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from bench.common import (
 )
 from f5serve import Engine
 from f5serve.engine.compile import use_cache_dir
-from f5serve.engine.scheduler import Scheduler
+from f5serve.engine.scheduler import OPENER_MODES, Scheduler
 
 
 @dataclass(frozen=True)
@@ -130,18 +136,25 @@ def prepare_refs(work: Path, requests: list[Request]) -> list[Path]:
 async def burst(
     sched: Scheduler, work: list[Request], refs: list[Path], c: int, opts: dict[str, Any]
 ) -> dict[str, Any]:
-    async def one(i: int) -> tuple[float, float, float]:
+    async def one(i: int) -> tuple[float, float, float, float]:
         started = time.perf_counter()
-        first, samples = None, 0
+        first, played_to, stalled, samples = None, 0.0, 0.0, 0
         async for part in sched.stream(work[i].text, refs[i], work[i].ref_text, seed=i, **opts):
-            first = first or time.perf_counter() - started
+            now = time.perf_counter() - started
+            first = first or now
+            # playback starts with the first piece; a piece that comes after the audio before
+            # it has played out leaves the listener waiting
+            stalled += max(0.0, now - played_to) if samples else 0.0
+            played_to = max(played_to, now) + len(part) / 24000
             samples += len(part)
-        return time.perf_counter() - started, first or 0.0, samples / 24000
+        return time.perf_counter() - started, first or 0.0, samples / 24000, stalled
 
     started = time.perf_counter()
     runs = await asyncio.gather(*(one(i) for i in range(c)))
     wall = time.perf_counter() - started
-    return summarize(wall, [r[0] for r in runs], [r[2] for r in runs], [r[1] for r in runs])
+    return summarize(
+        wall, [r[0] for r in runs], [r[2] for r in runs], [r[1] for r in runs], [r[3] for r in runs]
+    )
 
 
 def serial_each(
@@ -158,7 +171,11 @@ def serial_each(
 
 
 def summarize(
-    wall: float, latencies: list[float], audio: list[float], ttfa: list[float] | None
+    wall: float,
+    latencies: list[float],
+    audio: list[float],
+    ttfa: list[float] | None,
+    stalls: list[float] | None = None,
 ) -> dict[str, Any]:
     total_audio = sum(audio)
     out = {
@@ -172,6 +189,9 @@ def summarize(
     if ttfa is not None:
         out["p50_ttfa_s"] = statistics.median(ttfa)
         out["p95_ttfa_s"] = percentile(ttfa, 0.95)
+    if stalls is not None:
+        out["p50_stall_s"] = statistics.median(stalls)
+        out["p95_stall_s"] = percentile(stalls, 0.95)
     return out
 
 
@@ -248,8 +268,8 @@ def start_engine(
     engine.use_cuda_graphs(args.cuda_graphs)
     print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
     first = time.perf_counter()
-    sched = Scheduler(engine)
-    asyncio.run(burst(sched, work, refs, 1, {"nfe_steps": args.steps}))  # also the warm-up
+    sched = Scheduler(engine, openers=args.openers)
+    asyncio.run(burst(sched, work, refs, 1, options(args)))  # also the warm-up
     start = {
         "compile": engine.compile_mode,
         "cuda_graphs": engine.cuda_graphs,
@@ -265,6 +285,11 @@ def start_engine(
         f"{compile_s:.1f} s, first request {start['first_request_s']:.2f} s"
     )
     return engine, sched, start
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """The synthesis options of every request."""
+    return {"nfe_steps": args.steps, "first_chunk_seconds": args.first_chunk_seconds}
 
 
 def main() -> None:
@@ -292,10 +317,19 @@ def main() -> None:
         default=None,
         help="inductor cache folder",
     )
+    parser.add_argument(
+        "--first-chunk-seconds", type=float, default=None, help="a short first chunk (option)"
+    )
+    parser.add_argument(
+        "--openers",
+        choices=OPENER_MODES,
+        default="first",
+        help="admission of streams' first chunks",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/throughput.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    opts = {"nfe_steps": args.steps}
+    opts = options(args)
     rows = []
     anchor: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -354,12 +388,12 @@ def report(
     print(
         f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, compile "
         f"{engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, frame budget "
-        f"{engine.max_batch_frames}, text repeat "
-        f"{args.text_repeat}"
+        f"{engine.max_batch_frames}, text repeat {args.text_repeat}, first chunk "
+        f"{args.first_chunk_seconds or 'as the reference'} s, openers {args.openers}"
     )
     print(
         f"{'c':>3} {'batched audio/s':>16} {'RTF':>7} {'p50 s':>7} {'p95 s':>7} {'TTFA s':>7} "
-        f"{'TTFA95':>7} "
+        f"{'TTFA95':>7} {'stall95':>7} "
         f"{'serial audio/s':>15} {'ref audio/s':>12} {'vs serial':>9} {'vs ref':>7} {'peak MB':>8}"
     )
     for r in rows:
@@ -373,7 +407,7 @@ def report(
         print(
             f"{r['concurrency']:>3} {b['audio_per_wall_s']:>16.3f} {b['rtf']:>7.4f} "
             f"{b['p50_latency_s']:>7.2f} {b['p95_latency_s']:>7.2f} {b['p50_ttfa_s']:>7.2f} "
-            f"{b['p95_ttfa_s']:>7.2f} "
+            f"{b['p95_ttfa_s']:>7.2f} {b['p95_stall_s']:>7.2f} "
             f"{serial_rate:>15.3f} {ref_rate or float('nan'):>12.3f} "
             f"{b['audio_per_wall_s'] / serial_rate:>8.2f}x "
             f"{(b['audio_per_wall_s'] / ref_rate) if ref_rate else float('nan'):>6.2f}x "
@@ -392,6 +426,8 @@ def report(
             "max_batch_frames": engine.max_batch_frames,
             "cuda_graphs": engine.cuda_graphs,
             "text_repeat": args.text_repeat,
+            "first_chunk_seconds": args.first_chunk_seconds,
+            "openers": args.openers,
             "start": start,
             "anchor": anchor,
             "rows": rows,

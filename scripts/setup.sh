@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the repository root and install f5serve into it.
 #
-#   scripts/setup.sh            # runtime + development tools
+#   scripts/setup.sh            # runtime + development tools + the s3 and asr extras
 #
 # PyTorch is installed first, with the build that fits the machine:
 #   - NVIDIA GPU (nvidia-smi answers): the CUDA build from PyPI;
@@ -41,7 +41,9 @@ else
         || "${pip[@]}" "$torch_spec" --index-url https://download.pytorch.org/whl/cpu
 fi
 
-"${pip[@]}" -e ".[dev,s3]"
+# asr: transformers for speech recognition; it needs torch, already installed above, so pip
+# pulls no other torch build
+"${pip[@]}" -e ".[dev,s3,asr]"
 
 install_chromium() {
     local sudo=()

@@ -18,6 +18,14 @@ from rich.table import Table
 
 from f5serve import __version__
 from f5serve.core.subtitles import render_subtitles, segment_dicts, subtitle_format
+from f5serve.engine.asr import DEFAULT_MODEL as DEFAULT_ASR_MODEL
+from f5serve.engine.asr import (
+    INSTALL_HINT,
+    LazyRecognizer,
+    Recognizer,
+    missing_ref_text,
+    require,
+)
 from f5serve.engine.audio import encode_audio, format_from_path
 from f5serve.engine.options import SynthesisOptions, describe_range, option_fields, option_types
 from f5serve.engine.pipeline import Engine, SynthesisResult
@@ -44,6 +52,11 @@ db_app = typer.Typer(
     help="The job and voice database: schema revision and migrations.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="API keys (tenants): create, list and revoke the keys of the database.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 TextArg = Annotated[str, typer.Argument(help="Text to speak; '-' reads it from standard input.")]
 ModelsFileOpt = Annotated[
@@ -79,7 +92,13 @@ def synth(
     ref_audio: Annotated[
         Path | None, typer.Option(help="Reference clip of the voice to clone.")
     ] = None,
-    ref_text: Annotated[str | None, typer.Option(help="Transcript of the reference clip.")] = None,
+    ref_text: Annotated[
+        str | None,
+        typer.Option(
+            help="Transcript of the reference clip (left out: heard by speech recognition, "
+            "with f5serve[asr])."
+        ),
+    ] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output file; format from the extension.")
     ] = Path("out.wav"),
@@ -148,6 +167,14 @@ def synth(
     dtype: Annotated[
         str | None, typer.Option(help="float32, float16 or bfloat16 (half only on GPU).")
     ] = None,
+    asr_model: Annotated[
+        str,
+        typer.Option(
+            envvar="F5SERVE_ASR_MODEL",
+            help="Whisper model (Hugging Face repository or local folder) that transcribes "
+            "a --ref-audio without --ref-text and runs --quality-check.",
+        ),
+    ] = DEFAULT_ASR_MODEL,
     **overrides: Any,
 ) -> None:
     """Synthesise speech in the voice of a reference clip (or a multi-speaker --script) and
@@ -164,6 +191,7 @@ def synth(
     lexicon = _cli_lexicon(pronunciations, pronounce or [])
     if script:
         check_script_voices(text, voices)
+    recognizer = _cli_recognizer(asr_model, device, options, voices)
     if checkpoint is not None:
         if model is not None or language is not None:
             err.print("note: --checkpoint given, so --model/--language are ignored")
@@ -188,7 +216,7 @@ def synth(
                 description=f"{p.chunks} chunk(s)",
             )
 
-        speak = _Speak(options, language, lexicon, on_progress)
+        speak = _Speak(options, language, lexicon, on_progress, recognizer)
         result = speak.script(engine, text, voices) if script else speak.one(engine, text, voices)
     output.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
     if subtitles is not None and subtitle_fmt is not None:
@@ -197,6 +225,9 @@ def synth(
         f"wrote {output} ({result.duration:.2f} s of audio, {len(result.chunks)} chunk(s), "
         f"seed {result.seed}, {result.timings.total:.2f} s)"
     )
+    for i, segment in enumerate(result.segments if options.quality_check else [], 1):
+        tries = ", ".join(f"seed {a.seed}: cer {a.cer:.2f}" for a in segment.attempts)
+        err.print(f"quality check, chunk {i}: {tries}")
 
 
 @dataclass(frozen=True)
@@ -207,6 +238,7 @@ class _Speak:
     language: str | None
     lexicon: Lexicon
     progress: Callable[[SynthesisProgress], None]
+    recognizer: Recognizer | None
 
     def one(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
         clip, transcript = voices[None]
@@ -218,6 +250,7 @@ class _Speak:
             progress=self.progress,
             language=self.language,
             pronunciations=self.lexicon,
+            recognizer=self.recognizer,
         )
 
     def script(self, engine: Engine, text: str, voices: dict[str | None, Any]) -> SynthesisResult:
@@ -228,23 +261,24 @@ class _Speak:
             options=self.options,
             language=self.language,
             pronunciations=self.lexicon,
+            recognizer=self.recognizer,
         )
 
 
 def _cli_voices(
     ref_audio: Path | None, ref_text: str | None, specs: list[str], script: bool
 ) -> dict[str | None, tuple[Path, str]]:
-    """The voices of a synthesis: ``None`` is --ref-audio with --ref-text, each --voice
-    ``NAME=CLIP:TRANSCRIPT`` its name."""
-    if (ref_audio is None) != (ref_text is None):
-        raise InvalidInput("--ref-audio and --ref-text go together")
+    """The voices of a synthesis: ``None`` is --ref-audio with --ref-text (``""`` when left
+    out, to be transcribed), each --voice ``NAME=CLIP:TRANSCRIPT`` its name."""
+    if ref_text is not None and ref_audio is None:
+        raise InvalidInput("--ref-text is the transcript of --ref-audio: give the clip too")
     if specs and not script:
         raise InvalidInput("--voice names the speakers of a --script; add --script")
     voices: dict[str | None, tuple[Path, str]] = {}
-    if ref_audio is not None and ref_text is not None:
-        voices[None] = (ref_audio, ref_text)
+    if ref_audio is not None:
+        voices[None] = (ref_audio, ref_text or "")
     elif not script:
-        raise InvalidInput("give the voice to clone: --ref-audio and --ref-text")
+        raise InvalidInput("give the voice to clone: --ref-audio (and its --ref-text)")
     for spec in specs:
         name, eq, rest = spec.partition("=")
         clip, colon, transcript = rest.partition(":")
@@ -252,6 +286,25 @@ def _cli_voices(
             raise InvalidInput(f"--voice {spec!r}: write NAME=CLIP:TRANSCRIPT")
         voices[name.strip()] = (Path(clip), transcript)
     return voices
+
+
+def _cli_recognizer(
+    model: str,
+    device: str | None,
+    options: SynthesisOptions,
+    voices: dict[str | None, tuple[Path, str]],
+) -> Recognizer | None:
+    """The speech recogniser, loaded when the synthesis needs one (a --ref-audio without
+    --ref-text, --quality-check); None otherwise."""
+    untranscribed = any(not transcript.strip() for _, transcript in voices.values())
+    if not (untranscribed or options.quality_check):
+        return None
+    message = (
+        f"--quality-check needs speech recognition: {INSTALL_HINT}"
+        if options.quality_check
+        else missing_ref_text("--ref-audio", "--ref-text")
+    )
+    return require(LazyRecognizer(model, device), message)
 
 
 def _cli_lexicon(path: Path | None, entries: list[str]) -> Lexicon:
@@ -415,11 +468,86 @@ def db_current(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(
     typer.echo(f"{revision or 'empty'} ({note})")
 
 
+def _tenancy(database_url: str | None, env_file: Path) -> Any:
+    from f5serve.core.db import open_database
+    from f5serve.core.settings import Settings
+    from f5serve.core.tenants import Tenancy
+
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    url = database_url if database_url is not None else settings.database_url
+    return Tenancy(open_database(url, settings.database_timeout), settings.api_key_set)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="The key sees and may change everything.")
+    ] = False,
+    rpm: Annotated[
+        int | None,
+        typer.Option("--rpm", help="Requests per minute (default: the server's limit)."),
+    ] = None,
+    audio_seconds_per_day: Annotated[
+        float | None,
+        typer.Option(
+            "--audio-seconds-per-day",
+            help="Seconds of audio per UTC day (default: the server's limit).",
+        ),
+    ] = None,
+    database_url: DatabaseUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+) -> None:
+    """Make a key and print it once (only its hash is stored: it cannot be shown again)."""
+    row, key = _tenancy(database_url, env_file).create(name, admin, rpm, audio_seconds_per_day)
+    typer.echo(key)
+    kind = "admin key" if row.admin else "key"
+    typer.echo(f"created {kind} {row.id} ({row.name}); it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseUrlOpt = None, env_file: EnvFileOpt = Path(".env")) -> None:
+    """Show the keys of the database (never the keys themselves)."""
+    tenancy = _tenancy(database_url, env_file)
+    table = Table(title="API keys")
+    for column in ("id", "name", "prefix", "admin", "limits", "created", "revoked"):
+        table.add_column(column)
+    for row in tenancy.stored_keys():
+        rpm = "default" if row.requests_per_minute is None else f"{row.requests_per_minute}"
+        audio = row.audio_seconds_per_day
+        table.add_row(
+            row.id,
+            row.name,
+            row.prefix + "…",
+            "yes" if row.admin else "no",
+            f"{rpm} req/min, {'default' if audio is None else f'{audio:g}'} s/day",
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            "-" if row.revoked_at is None else f"{row.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    out.print(table)
+    env = len(tenancy.env_tenants)
+    if env:
+        out.print(f"and {env} admin key(s) from F5SERVE_API_KEYS")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `f5serve keys list`).")],
+    database_url: DatabaseUrlOpt = None,
+    env_file: EnvFileOpt = Path(".env"),
+) -> None:
+    """Refuse a key from now on, in every process of the deployment."""
+    row, was_active = _tenancy(database_url, env_file).revoke(key_id)
+    message = f"revoked {row.id} ({row.name})" if was_active else f"{row.id} was already revoked"
+    typer.echo(message, err=True)
+
+
 def serve(**options: Any) -> None:
     """Start the HTTP server (API, job worker, storage) in this process.
 
     Every option is also an environment variable F5SERVE_<NAME> (and may sit in a .env file);
-    a flag wins over the environment. On PostgreSQL, --no-run-worker makes a stateless API
+    a flag wins over the environment. On PostgreSQL, --no-worker makes a stateless API
     replica: it takes jobs and forwards sync requests to the workers (`f5serve worker`).
     """
     _run_server(_settings(options))
@@ -464,17 +592,25 @@ def _run_server(settings: Any) -> None:
     serve(settings)
 
 
-def _serve_parameters() -> list[inspect.Parameter]:
-    """One flag per :class:`Settings` field, so ``f5serve serve --help`` lists them all."""
+FLAG_NAMES = {"run_worker": "worker"}
+"""Settings whose flag goes by a shorter name (``--no-worker``); the setting's own name stays an
+accepted alias (``--no-run-worker``)."""
+
+
+def _serve_parameters(exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """One flag per :class:`Settings` field (but ``exclude``), so ``f5serve serve --help`` lists
+    them all."""
     from f5serve.core.settings import Settings
 
     params = []
     for name, field in Settings.model_fields.items():
-        flag = "--" + name.replace("_", "-")
+        if name in exclude:
+            continue
+        words = [w.replace("_", "-") for w in dict.fromkeys([FLAG_NAMES.get(name, name), name])]
         kind = next(
             (t for t in (bool, int, float, Path, str) if t in _types(field.annotation)), str
         )
-        flags = [f"{flag}/--no-{name.replace('_', '-')}"] if kind is bool else [flag]
+        flags = [f"--{w}/--no-{w}" if kind is bool else f"--{w}" for w in words]
         default = field.default if field.default not in (None, "") else "none"
         help_text = f"{field.description} (env F5SERVE_{name.upper()}, default {default})"
         option = typer.Option(*flags, help=help_text, show_default=False)
@@ -568,7 +704,8 @@ def _synth_parameters() -> list[inspect.Parameter]:
 
 _register(synth, "synth", _synth_parameters())
 _register(serve, "serve", _serve_parameters())
-_register(worker, "worker", [*WORKER_PARAMETERS, *_serve_parameters()])
+# a worker always runs jobs: it has no --no-worker
+_register(worker, "worker", [*WORKER_PARAMETERS, *_serve_parameters(exclude=("run_worker",))])
 
 
 def _human(size: int) -> str:

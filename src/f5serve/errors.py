@@ -96,6 +96,13 @@ class ConfigError(F5ServeError):
     http_status = 500
 
 
+class AsrUnavailable(InvalidInput):
+    """Speech recognition asked for where the optional extra ``f5serve[asr]`` is not
+    installed."""
+
+    code = "asr_unavailable"
+
+
 class UnsupportedLanguage(InvalidInput):
     """A language that no model in the catalogue speaks."""
 
@@ -120,6 +127,13 @@ class IntegrityError(DownloadError):
     """A downloaded or cached file whose bytes do not match the hash the hub advertises."""
 
     code = "integrity_error"
+
+
+class ModelAccessDenied(DownloadError):
+    """A gated or private repository this server has no access to (terms not accepted on the
+    hub, or no ``HF_TOKEN`` of an account that has access)."""
+
+    code = "model_access_denied"
 
 
 class Overloaded(F5ServeError):
@@ -147,6 +161,14 @@ class Unauthorized(F5ServeError):
     http_status = 401
 
 
+class Forbidden(F5ServeError):
+    """A valid API key that may not do this (change a shared library voice, read the metrics
+    of every key without being an admin)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class Conflict(F5ServeError):
     """A request that clashes with the current state (a job id reused with another body, a
     voice name already taken)."""
@@ -170,7 +192,8 @@ class PayloadTooLarge(F5ServeError):
 
 
 class TooManyRequests(F5ServeError):
-    """The job queue holds as many jobs as it may: try again after ``retry_after`` seconds."""
+    """The job queue holds as many jobs as it may, or an API key used up its requests per
+    minute or audio seconds per day: try again after ``retry_after`` seconds."""
 
     code = "too_many_requests"
     http_status = 429

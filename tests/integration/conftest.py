@@ -1,5 +1,5 @@
-"""Fixtures of the integration tests: a fake Hub on loopback serving the tiny model, and empty
-databases (SQLite, and PostgreSQL where a server answers)."""
+"""Fixtures of the integration tests: a fake Hub on loopback serving the tiny model, empty
+databases (SQLite, and PostgreSQL where a server answers), and a moto S3 server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fake_hub import FakeHub
 from fresh_databases import fresh_postgres
+from moto_s3 import Moto, moto_s3
 
 from f5serve.registry import Catalog, ModelStore, load_catalog
 
@@ -96,3 +97,11 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'jobs.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    """A moto S3 server on loopback with the test bucket and two IAM users (skips without
+    moto)."""
+    with moto_s3() as server:
+        yield server

@@ -11,6 +11,12 @@ Requests it answers (found by reading huggingface_hub's ``file_download.py`` and
 - ``GET /api/models/{owner}/{repo}/tree/{revision}?recursive=True&expand=False``: the listing of
   ``list_repo_files`` (JSON entries ``{type, path, size, oid, lfs: {oid, size, pointerSize}}``).
 
+Access: ``gated[repo] = {tokens}`` makes a repository gated, as the Hub answers one (checked
+against huggingface_hub's ``hf_raise_for_status``): without a token ``401`` and with a token
+whose account was not granted access ``403``, both with ``X-Error-Code: GatedRepo``; the tokens
+listed get the files. ``private[repo] = {tokens}`` answers ``401`` + ``RepoNotFound`` (the Hub
+does not say that a private repository exists) to every other request.
+
 Faults for tests: ``cut_after[path] = n`` closes the connection after ``n`` body bytes of the
 next full GET of ``path``; ``corrupt`` serves different bytes (same size) under the true hash;
 ``delay`` slows every body down. Every request is recorded in ``requests``.
@@ -59,6 +65,8 @@ class FakeHub:
         self.cut_after: dict[str, int] = {}
         self.corrupt: set[str] = set()
         self.delay = 0.0  # seconds to wait before sending a file body
+        self.gated: dict[str, set[str]] = {}  # repo -> tokens granted access
+        self.private: dict[str, set[str]] = {}  # repo -> tokens of its owners
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -126,21 +134,44 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._resolve(send_body=True)
 
-    def _error(self, status: int, code: str, commit: str | None = None) -> None:
-        body = json.dumps({"error": code}).encode()
+    def _error(
+        self, status: int, code: str, commit: str | None = None, message: str | None = None
+    ) -> None:
+        body = json.dumps({"error": message or code}).encode()
         self.send_response(status)
         self.send_header("X-Error-Code", code)
-        self.send_header("X-Error-Message", code)
+        self.send_header("X-Error-Message", message or code)
         if commit:
             self.send_header("X-Repo-Commit", commit)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a body after HEAD would corrupt the kept-alive connection
+            self.wfile.write(body)
 
-    def _lookup(self, parts: list[str]) -> tuple[Repo | None, str, str]:
-        repo_id = "/".join(parts[:2])
-        return self.fake.repos.get(repo_id), repo_id, "/".join(parts[2:])
+    def _refused(self, repo_id: str) -> bool:
+        """Answer as the Hub does for a gated or private repository this request may not
+        read; True if it was refused."""
+        auth = self.headers.get("Authorization") or ""
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        if repo_id in self.fake.private and token not in self.fake.private[repo_id]:
+            self._error(401, "RepoNotFound")
+            return True
+        if repo_id in self.fake.gated and token not in self.fake.gated[repo_id]:
+            if token is None:
+                message = (
+                    f"Access to model {repo_id} is restricted. You must have access to it "
+                    "and be authenticated to access it. Please log in."
+                )
+                self._error(401, "GatedRepo", message=message)
+            else:
+                message = (
+                    f"Access to model {repo_id} is restricted and you are not in the "
+                    "authorized list."
+                )
+                self._error(403, "GatedRepo", message=message)
+            return True
+        return False
 
     def _resolve(self, send_body: bool) -> None:
         parts = unquote(urlsplit(self.path).path).strip("/").split("/")
@@ -149,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self.fake.repos.get("/".join(parts[:2]))
         if repo is None:
             return self._error(404, "RepoNotFound")
+        if self._refused("/".join(parts[:2])):
+            return None
         if parts[3] not in ("main", repo.commit):
             return self._error(404, "RevisionNotFound")
         path = "/".join(parts[4:])
@@ -195,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self.fake.repos.get("/".join(parts[:2]))
         if repo is None or len(parts) < 4 or parts[2] != "tree":
             return self._error(404, "RepoNotFound")
+        if self._refused("/".join(parts[:2])):
+            return None
         entries = [_tree_entry(path, data) for path, data in sorted(repo.files.items())]
         body = json.dumps(entries).encode()
         self.send_response(200)

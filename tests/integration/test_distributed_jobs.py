@@ -19,13 +19,14 @@ from fresh_databases import fresh_postgres
 from sqlalchemy import text
 from test_job_ownership import FakeSynthesizer, until
 
-from f5serve.core.db import JobRow, open_database, upgrade_database
+from f5serve.core.db import DatabaseUnavailable, JobRow, open_database, upgrade_database
 from f5serve.core.jobs import JobServices, JobStore
 from f5serve.core.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage import StorageError
 from f5serve.core.storage.local import LocalStorage
 from f5serve.core.synthesis import Speech, SpeechRequest
+from f5serve.core.tenants import Tenancy
 from f5serve.errors import InvalidInput
 
 pytest.importorskip("procrastinate")
@@ -65,10 +66,15 @@ def entries(url: str) -> list[tuple[str, str, str]]:
 
 
 def make_worker(
-    url: str, tmp_path: Path, synthesizer: Any, models: list[str] | None, lease: float = LONG
+    url: str,
+    tmp_path: Path,
+    synthesizer: Any,
+    models: list[str] | None,
+    lease: float = LONG,
+    tenancy: Tenancy | None = None,
 ) -> QueueWorker:
     store, queue = queued_store(url)
-    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"))
+    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"), tenancy=tenancy)
     queues = None if models is None else [f"tts.{m}" for m in models]
     return QueueWorker(
         store,
@@ -95,7 +101,6 @@ def test_a_job_and_its_queue_entry_are_one_transaction(url: str) -> None:
     job, created = store.create("kept", {"text": "Hi."}, "tts.tiny-en")
     assert created and job.queue == "tts.tiny-en"
     assert entries(url) == [("kept", "tts.tiny-en", "todo")]
-    assert queue.depths() == {"tts.tiny-en": 1}
     # the same job again (an idempotent retry) queues nothing more
     assert store.create("kept", {"text": "Hi."}, "tts.tiny-en")[1] is False
 
@@ -112,10 +117,40 @@ def test_a_job_and_its_queue_entry_are_one_transaction(url: str) -> None:
     assert entries(url) == [("kept", "tts.tiny-en", "todo")]
 
 
+def test_a_job_runs_as_the_key_that_submitted_it_and_is_charged_to_it(
+    url: str, tmp_path: Path
+) -> None:
+    replica = Tenancy(open_database(url))  # the API replica that took the job
+    row, _ = replica.create("alice")
+    store, _ = queued_store(url)
+    store.create("owned", {"text": "owned"}, "tts.tiny-en", owner=row.id)
+
+    async def scenario() -> None:
+        synthesizer = FakeSynthesizer()
+        synthesizer.release.set()
+        worker = make_worker(url, tmp_path, synthesizer, None, tenancy=Tenancy(open_database(url)))
+        await worker.start()
+        await until(lambda: store.get("owned").status == SUCCEEDED)
+        await worker.stop()
+        tenant = synthesizer.tenants["owned"]  # the voices it may use are alice's
+        assert tenant is not None and (tenant.id, tenant.name, tenant.admin) == (
+            row.id,
+            "alice",
+            False,
+        )
+
+    run(scenario)
+    alice = replica.tenant(row.id)
+    (used,) = replica.usage(alice)
+    assert used.audio_seconds == pytest.approx(0.1)  # the fake's 2400 samples at 24 kHz
+
+
 def test_workers_run_only_the_queues_of_their_models(url: str, tmp_path: Path) -> None:
-    store, queue = queued_store(url)
+    store, _ = queued_store(url)
     store.create("english", {"text": "english"}, "tts.tiny-en")
     store.create("german", {"text": "german"}, "tts.tiny-de")
+    store.create("withdrawn", {"text": "withdrawn"}, "tts.tiny-de")
+    store.cancel("withdrawn")  # its entry stays, but it waits no more: not counted
 
     async def scenario() -> None:
         synthesizer = FakeSynthesizer()
@@ -124,7 +159,8 @@ def test_workers_run_only_the_queues_of_their_models(url: str, tmp_path: Path) -
         await english.start()
         await until(lambda: store.get("english").status == SUCCEEDED)
         # the German job waits for a worker that serves German ...
-        assert store.get("german").status == QUEUED and queue.depths() == {"tts.tiny-de": 1}
+        assert store.get("german").status == QUEUED
+        assert ("german", "tts.tiny-de", "todo") in entries(url)
         assert english.depths() == {"jobs": 1.0, "tts.tiny-de": 1.0}
         german = make_worker(url, tmp_path, synthesizer, ["tiny-de"])
         await german.start()  # ... and runs once one starts
@@ -240,7 +276,7 @@ def test_a_cancel_from_another_process_stops_a_running_job(url: str, tmp_path: P
 
 
 def test_a_worker_that_stops_hands_its_running_job_to_another(url: str, tmp_path: Path) -> None:
-    store, queue = queued_store(url)
+    store, _ = queued_store(url)
     store.create("handed-back", {"text": "long"}, "tts.tiny-en")
 
     async def scenario() -> None:
@@ -250,7 +286,7 @@ def test_a_worker_that_stops_hands_its_running_job_to_another(url: str, tmp_path
         await until(lambda: "long" in stopping.started)
         await first.stop()  # a normal shutdown: the job goes back to its queue at once
         assert store.get("handed-back").status == QUEUED
-        assert queue.depths() == {"tts.tiny-en": 1}
+        assert ("handed-back", "tts.tiny-en", "todo") in entries(url)
         finishing = FakeSynthesizer()
         finishing.release.set()
         second = make_worker(url, tmp_path, finishing, None)
@@ -260,3 +296,61 @@ def test_a_worker_that_stops_hands_its_running_job_to_another(url: str, tmp_path
 
     run(scenario)
     assert store.get("handed-back").attempts == 2
+
+
+def test_a_job_whose_claim_fails_runs_once_the_database_answers(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database drops between procrastinate taking the queue entry and the worker's claim
+    of the job row: the entry is spent, the row still queued. The job must still run."""
+    store, _ = queued_store(url)
+    store.create("unclaimed", {"text": "claim me"}, "tts.tiny-en")
+    synthesizer = FakeSynthesizer()
+    synthesizer.release.set()
+    worker = make_worker(url, tmp_path, synthesizer, None, lease=0.6)
+    claim = worker.store.claim
+    faults: list[str] = []
+
+    def fails_once(job_id: str, *args: Any) -> Any:
+        if not faults:
+            faults.append(job_id)
+            raise DatabaseUnavailable("the database is unavailable: connection lost")
+        return claim(job_id, *args)
+
+    monkeypatch.setattr(worker.store, "claim", fails_once)
+    monkeypatch.setattr("f5serve.core.jobs.worker.CLAIM_RETRY_SECONDS", 0.1)
+
+    async def scenario() -> None:
+        await worker.start()
+        await until(lambda: store.get("unclaimed").status == SUCCEEDED, timeout=60)
+        await until(lambda: entries(url) == [], timeout=60)
+        await worker.stop()
+
+    run(scenario)
+    assert faults == ["unclaimed"] and synthesizer.started == {"claim me"}
+    assert store.get("unclaimed").attempts == 1
+
+
+def test_a_job_whose_worker_died_before_claiming_it_runs_elsewhere(
+    url: str, tmp_path: Path
+) -> None:
+    """A worker took the queue entry, then died before its claim: the entry is closed as
+    stalled, the row is still queued. The job must still run."""
+    store, _ = queued_store(url)
+    store.create("fetched", {"text": "fetched, never claimed"}, "tts.tiny-en")
+    with open_database(url)() as session:  # taken by a worker with no heartbeat
+        session.execute(text("UPDATE procrastinate_jobs SET status = 'doing'"))
+        session.commit()
+    synthesizer = FakeSynthesizer()
+    synthesizer.release.set()
+
+    async def scenario() -> None:
+        survivor = make_worker(url, tmp_path, synthesizer, ["tiny-en"], lease=0.6)
+        await survivor.start()
+        await until(lambda: store.get("fetched").status == SUCCEEDED, timeout=60)
+        await until(lambda: entries(url) == [], timeout=60)
+        await survivor.stop()
+
+    run(scenario)
+    assert synthesizer.started == {"fetched, never claimed"}
+    assert store.get("fetched").attempts == 1

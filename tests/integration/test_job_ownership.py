@@ -20,6 +20,7 @@ from f5serve.core.jobs.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, Claim
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage.local import LocalStorage
 from f5serve.core.synthesis import Speech, SpeechRequest
+from f5serve.core.tenants import Tenant
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Progress
 
@@ -93,6 +94,7 @@ class FakeSynthesizer:
 
     def __init__(self) -> None:
         self.started: set[str] = set()
+        self.tenants: dict[str, Tenant | None] = {}  # the key each text was spoken for
         self.cancelled: set[str] = set()
         self.release = asyncio.Event()
         self.defaults = SynthesisOptions()  # what execute_job fills a stored request with
@@ -101,6 +103,7 @@ class FakeSynthesizer:
         self, request: SpeechRequest, progress: Callable[[Progress], None] | None = None
     ) -> Speech:
         self.started.add(request.text)
+        self.tenants[request.text] = request.tenant
         if progress is not None:
             progress(Progress(chunk=1, chunks=2, step=3, steps=8, done=3))
         try:

@@ -155,12 +155,14 @@ def test_a_postgresql_database_from_before_migrations_is_upgraded_by_the_cli(
 def assert_old_rows_are_intact(store: JobStore) -> None:
     done = store.get("old-done")
     assert done.status == "succeeded" and done.request == {"text": "Yo."}
+    assert done.owner is None  # made before keys were tenants: the admins' only
     assert store.get("old-running").worker_id is None  # it ran before leases existed
     assert store.requeue_expired() == ["old-running"]  # so its worker counts as gone
     assert store.get("old-running").status == QUEUED
     with store.sessions() as session:
         voice = session.get(VoiceRow, "v1")
     assert voice is not None and voice.name == "narrator" and voice.duration == 3.5
+    assert voice.owner is None
 
 
 def test_postgresql_behind_stops_the_server_with_one_line(postgres_url: str) -> None:

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
+from f5serve.engine.asr import Transcript
 from f5serve.engine.scheduler import Scheduler
 from f5serve.runpod.__main__ import build_worker
 from f5serve.runpod.handler import RunPodWorker
 from f5serve.runpod.settings import RunPodSettings
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
-from helpers import REF_WAV, assert_speech, make_deployment
+from helpers import REF_TEXT, REF_WAV, assert_speech, make_deployment
 
 GATE_TIMEOUT_S = 30.0  # how long the first flow step waits for the other jobs (never, if fine)
 
@@ -107,12 +108,32 @@ def test_unexpected_exception_is_handler_exception_without_its_details(
     assert record.exc_info is not None and str(record.exc_info[1]) == "secret detail"
 
 
-def test_ref_audio_base64_without_ref_text_is_invalid_input(worker: RunPodWorker) -> None:
+def test_ref_audio_base64_without_ref_text_and_without_the_asr_extra_is_invalid_input(
+    worker: RunPodWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # f5serve[asr] not installed
     clip = base64.b64encode(REF_WAV.read_bytes()).decode("ascii")
     out = handle(worker, {"text": "Hello.", "ref_audio_base64": clip, "job_id": "no-text"})
     assert out["error"] == "invalid_input", out
-    assert out["message"] == "ref_text (the transcript of ref_audio) is required"
+    assert out["message"].startswith("ref_text (the transcript of ref_audio) is required")
     assert not worker.services.storage.exists("output/no-text.wav")  # nothing was synthesised
+
+
+def test_ref_audio_base64_without_ref_text_is_transcribed(
+    worker: RunPodWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[int] = []
+
+    class Recognizer:
+        def transcribe(self, audio: Any, sample_rate: int, language: Any = None) -> Transcript:
+            heard.append(len(audio))
+            return Transcript(REF_TEXT)
+
+    monkeypatch.setattr(worker.services.synthesizer, "recognizer", Recognizer())
+    clip = base64.b64encode(REF_WAV.read_bytes()).decode("ascii")
+    out = handle(worker, {"text": "Hello.", "ref_audio_base64": clip, "job_id": "heard"})
+    assert "error" not in out and out["audio_base64"], out
+    assert len(heard) == 1
 
 
 def test_the_base64_reply_is_encoded_from_memory_not_read_back(

@@ -14,70 +14,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import socket
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
+from moto_s3 import BUCKET, REGION, Moto
 
-from f5serve.core.storage.base import ObjectInfo, Storage, StorageError  # noqa: E402
-from f5serve.core.storage.s3 import S3Storage, make_client  # noqa: E402
-from f5serve.errors import InvalidInput, NotFound  # noqa: E402
-
-BUCKET = "f5serve-test"
-REGION = "us-east-1"
-ALLOW_ALL_S3 = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-}
-
-
-@dataclass(frozen=True)
-class Moto:
-    endpoint: str  # http://127.0.0.1:<port>
-    key_id: str  # an IAM user allowed s3:*
-    secret: str
-    weak_key_id: str  # an IAM user with no permissions at all
-    weak_secret: str
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[Moto]:
-    """A moto S3 server on loopback with the test bucket and two IAM users."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    admin = {
-        "endpoint_url": endpoint,
-        "region_name": REGION,
-        "aws_access_key_id": "admin",
-        "aws_secret_access_key": "admin",
-    }
-    boto3.client("s3", **admin).create_bucket(Bucket=BUCKET)
-    iam = boto3.client("iam", **admin)
-    iam.create_user(UserName="svc")
-    iam.put_user_policy(UserName="svc", PolicyName="s3", PolicyDocument=json.dumps(ALLOW_ALL_S3))
-    svc = iam.create_access_key(UserName="svc")["AccessKey"]
-    iam.create_user(UserName="weak")
-    weak = iam.create_access_key(UserName="weak")["AccessKey"]
-    yield Moto(
-        endpoint,
-        svc["AccessKeyId"],
-        svc["SecretAccessKey"],
-        weak["AccessKeyId"],
-        weak["SecretAccessKey"],
-    )
-    server.stop()
+from f5serve.core.storage.base import ObjectInfo, Storage, StorageError
+from f5serve.core.storage.s3 import S3Storage, make_client
+from f5serve.errors import InvalidInput, NotFound
 
 
 @pytest.fixture(autouse=True)
@@ -113,13 +66,7 @@ def open_s3(moto: Moto, url: str, *, key_id: str = "", secret: str = "", **kw: A
 @pytest.fixture(scope="session")
 def raw(moto: Moto) -> Any:
     """A plain boto3 client, to look at the bucket behind the backend's back."""
-    return boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint,
-        region_name=REGION,
-        aws_access_key_id=moto.key_id,
-        aws_secret_access_key=moto.secret,
-    )
+    return moto.client()
 
 
 @pytest.fixture(scope="session")

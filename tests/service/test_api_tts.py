@@ -118,9 +118,9 @@ def _error(r: object) -> tuple[int, str]:
             (415, "unsupported_media_type"),
         ),
         ({"text": TEXT, "ref_audio": "!!!", "ref_text": "hi"}, (422, "invalid_input")),
-        (
+        (  # no ref_text: to be transcribed, but this deployment's asr_model does not exist
             {"text": TEXT, "ref_audio": base64.b64encode(REF_WAV.read_bytes()).decode()},
-            (422, "invalid_input"),
+            (503, "model_unavailable"),
         ),
     ],
 )

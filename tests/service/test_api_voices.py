@@ -3,6 +3,8 @@ directory, and corrupt files."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 from helpers import REF_TEXT, REF_WAV, assert_speech, decode
@@ -94,13 +96,17 @@ def test_corrupt_short_or_silent_uploads_are_refused(
     assert r.json()["error"]["code"] == code  # type: ignore[attr-defined]
 
 
-def test_invalid_names_and_missing_transcripts_are_refused(client: TestClient) -> None:
+def test_invalid_names_and_missing_transcripts_are_refused(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad_name = upload(client, "../evil", REF_WAV.read_bytes())
     assert bad_name.status_code == 422  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "transformers", None)  # without f5serve[asr]
     no_text = client.post(
         "/v1/voices", data={"name": "x"}, files={"audio": ("a", REF_WAV.read_bytes())}
     )
     assert no_text.status_code == 422
+    assert no_text.json()["error"]["message"].startswith("ref_text (the transcript of the clip)")
 
 
 def test_a_name_with_a_trailing_newline_is_refused(client: TestClient) -> None:

@@ -39,6 +39,23 @@ def test_serve_flags_override_the_environment(
     assert settings.job_workers == 5
 
 
+@pytest.mark.parametrize("flag", ["--no-worker", "--no-run-worker"])
+def test_no_worker_makes_an_api_replica(
+    flag: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--no-worker`` (the setting's own name, ``--no-run-worker``, is an alias) sets
+    ``run_worker``; ``f5serve worker`` always runs jobs and has no such flag."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("f5serve.http.app.create_app", lambda s: seen.setdefault("s", s))
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: None)
+    args = ["serve", flag, "--no-preload", "--env-file", str(tmp_path / "x.env")]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert seen["s"].run_worker is False
+    worker = CliRunner().invoke(cli.app, ["worker", flag])
+    assert worker.exit_code == 2 and f"No such option: {flag}" in worker.output
+
+
 def serve_offline(
     tmp_path: Path, database_url: str, *args: str
 ) -> subprocess.CompletedProcess[str]:

@@ -98,6 +98,32 @@ def test_batched_vocoding_matches_one_at_a_time(engine: Engine) -> None:
         assert rel_err(b, s) <= TOL
 
 
+def test_one_batched_vocoder_pass_equals_each_mel_alone_to_1e_5(engine: Engine) -> None:
+    """The tiny golden Vocos: one backbone and one head call for all, each cut exactly."""
+    gen = torch.Generator().manual_seed(1)
+    lengths = (3, 40, 97, 97, 63, 1)
+    mels = [torch.randn(n, 100, generator=gen) * 2 - 5 for n in lengths]
+    vocoder = engine.vocoder
+    calls: list[tuple[str, int]] = []
+    hooks = [
+        part.register_forward_hook(
+            lambda _m, args, _o, name=name: calls.append((name, len(args[0])))
+        )
+        for name, part in (("backbone", vocoder.backbone), ("head", vocoder.head))
+    ]
+    try:
+        batched = vocoder.decode_batch(mels)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == [("backbone", len(mels)), ("head", len(mels))]
+    with torch.inference_mode():
+        for b, m in zip(batched, mels, strict=True):
+            alone = vocoder(m.transpose(0, 1)[None])[0]
+            assert b.shape == alone.shape == (m.shape[0] * 256,)
+            assert rel_err(b, alone) <= 1e-5
+
+
 def test_engine_batches_its_own_chunks_under_a_small_frame_budget(
     tiny_model_files: dict[str, Any], fixtures_dir: Path
 ) -> None:

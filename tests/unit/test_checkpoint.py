@@ -34,6 +34,33 @@ def test_training_pt_with_stale_mel_buffers_and_counters_loads(
     assert all(torch.equal(loaded[k], v) for k, v in dit_weights(ema).items())
 
 
+def test_full_training_checkpoint_serves_its_ema_weights(
+    tmp_path: Path, ema: dict[str, torch.Tensor]
+) -> None:
+    """What upstream's trainer saves (the shape of hynt/F5-TTS-Vietnamese-ViVoice's
+    model_last.pt): raw model weights that differ from the EMA, and the optimizer's state."""
+    trained = {k.removeprefix("ema_model."): v + 1 for k, v in ema.items()}
+    adam = {
+        i: {"step": torch.tensor(9.0), "exp_avg": v.clone(), "exp_avg_sq": v.clone()}
+        for i, v in enumerate(trained.values())
+    }
+    checkpoint = {
+        "model_state_dict": trained,
+        "optimizer_state_dict": {
+            "state": adam,
+            "param_groups": [{"lr": 1e-5, "betas": (0.9, 0.999), "params": list(adam)}],
+        },
+        "ema_model_state_dict": {**ema, "initted": torch.tensor(True), "step": torch.tensor(9)},
+        "scheduler_state_dict": {"last_epoch": 9, "_milestones": [300]},
+        "update": 9,
+    }
+    path = tmp_path / "model_last.pt"
+    torch.save(checkpoint, path)
+    loaded = dit_weights(read_state_dict(path))
+    assert loaded.keys() == dit_weights(ema).keys()
+    assert all(torch.equal(loaded[k], v) for k, v in dit_weights(ema).items())
+
+
 @pytest.mark.parametrize("prefix", ["", "transformer."])
 def test_plain_state_dicts_load(tmp_path: Path, ema: dict[str, torch.Tensor], prefix: str) -> None:
     plain = {prefix + k.removeprefix("ema_model.transformer."): v for k, v in ema.items()}

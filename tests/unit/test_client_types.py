@@ -13,6 +13,7 @@ from f5serve.client import (
     APIError,
     GoneError,
     Job,
+    KeyUsage,
     Model,
     RateLimitError,
     ServiceUnavailableError,
@@ -25,6 +26,7 @@ from f5serve.client.errors import raise_for_status
 from f5serve.core.params import SpeechParams
 from f5serve.engine.options import option_fields
 from f5serve.http.schemas import JobStatus, ModelCard, TTSResponse
+from f5serve.http.schemas import KeyUsage as KeyUsageSchema
 from f5serve.http.schemas import Voice as VoiceSchema
 
 
@@ -41,6 +43,7 @@ def test_speech_options_are_the_synthesis_options() -> None:
         (Voice, VoiceSchema, set()),
         (Model, ModelCard, {"object", "created", "owned_by"}),
         (Speech, TTSResponse, {"audio_base64"}),
+        (KeyUsage, KeyUsageSchema, set()),
     ],
 )
 def test_client_types_have_the_fields_of_the_server_schemas(

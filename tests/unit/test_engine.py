@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from f5serve import Engine, Progress, SynthesisOptions
+from f5serve.engine.text import TextForm, speech_bytes
 from f5serve.errors import (
     CheckpointMismatch,
     DeviceError,
@@ -112,6 +115,28 @@ def test_long_text_is_chunked_and_cross_faded(engine: Engine, ref_wav: Path) -> 
     # The first chunk's audio, up to the first cross-fade, is chunk 0 alone (seed + 0).
     head = len(singles[0].audio) - overlap
     assert np.allclose(result.audio[:head], singles[0].audio[:head], atol=1e-6)
+
+
+def test_first_chunk_seconds_shortens_the_first_chunk_only(engine: Engine, ref_wav: Path) -> None:
+    sentence = "The quick brown fox jumps over the lazy dog, near the quiet river bank. "
+    text = sentence * 4
+    usual = engine.synthesize(text, ref_wav, REF_TEXT, **fast())
+    short = engine.synthesize(text, ref_wav, REF_TEXT, **fast(first_chunk_seconds=5.0))
+    ref = engine.prepare_reference(ref_wav, REF_TEXT)
+    # 5 s at the reference's rate (~10 bytes/s here) hold the first clause, not the second
+    first_bytes = speech_bytes(ref.transcript, ref.seconds, 5.0)
+    clause = "The quick brown fox jumps over the lazy dog,"
+    assert len(clause) <= first_bytes < len(sentence.strip())
+    assert short.chunks[0] == clause
+    # the rest is chunked as the whole text is without the option
+    rest = text.removeprefix(short.chunks[0]).strip()
+    assert short.chunks[1:] == engine.plan_chunks(rest, ref, 1.0)
+    assert len(usual.chunks) < len(short.chunks)
+    assert short.segments[0].end < usual.segments[0].end
+    # chunk 0 is sampled from its own text alone (seed + 0), as every chunk is
+    alone = engine.synthesize(short.chunks[0], ref_wav, REF_TEXT, **fast())
+    head = len(alone.audio) - int(0.15 * 24000)
+    assert np.allclose(short.audio[:head], alone.audio[:head], atol=1e-6)
 
 
 def test_speed_and_fixed_duration_change_length(engine: Engine, ref_wav: Path) -> None:
@@ -261,3 +286,21 @@ def test_pt_checkpoint_loads_like_safetensors(
     ra = a.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
     rb = b.synthesize("Hello there.", ref_wav, REF_TEXT, **fast())
     assert np.array_equal(ra.audio, rb.audio)
+
+
+def test_a_model_trained_on_lower_case_nfc_text_reads_text_in_that_form(
+    engine: Engine, tiny_model_files: dict[str, Any], ref_wav: Path
+) -> None:
+    vietnamese = Engine.from_files(
+        **tiny_model_files, device="cpu", text_form=TextForm("NFC", lowercase=True)
+    )
+    typed = unicodedata.normalize("NFD", "Xin Chào Việt Nam.")  # capitals, combining marks
+    opts = SynthesisOptions(nfe_steps=2, seed=3)
+    got = vietnamese.prepare_request(typed, ref_wav, REF_TEXT, opts)
+    want = engine.prepare_request("xin chào việt nam.", ref_wav, REF_TEXT.lower(), opts)
+    assert got.chunks == [typed]  # what the result reports is the text as it was given
+    assert len(got.items) == len(want.items) == 1
+    assert torch.equal(got.items[0].text_ids, want.items[0].text_ids)
+    assert got.items[0].y.shape == want.items[0].y.shape  # the same duration estimate
+    as_given = engine.prepare_request(typed, ref_wav, REF_TEXT, opts)
+    assert not torch.equal(as_given.items[0].text_ids, want.items[0].text_ids)

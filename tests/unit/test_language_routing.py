@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ SENTENCES = {
     "es": "Buenos días a todos, hoy vamos a hablar sobre la historia de esta ciudad.",
     "zh": "今天天气很好，我们一起去公园散步吧。",
     "en": "The weather is lovely today, so we are going for a walk in the park.",
+    "vi": "Xin chào, hôm nay trời đẹp quá, chúng ta cùng đi dạo công viên nhé.",
 }
 EXPECTED_MODEL = {code: f"f5tts-{code}" for code in SENTENCES} | {
     "zh": "f5tts-v1-base",
@@ -43,6 +45,27 @@ def test_sentence_in_each_served_language_routes_to_its_model(
     assert found.language == code
     assert found.method == ("script" if code in SCRIPT_LANGUAGES else "lingua")
     assert router.route(SENTENCES[code]) == EXPECTED_MODEL[code]
+
+
+LATIN_SCRIPT = [
+    ("Cảm ơn bạn rất nhiều.", "vi"),
+    ("Tôi yêu Việt Nam.", "vi"),
+    ("Anh ấy là bác sĩ.", "vi"),
+    ("Không có gì.", "vi"),
+    ("Chào buổi sáng", "vi"),
+    (unicodedata.normalize("NFD", "Cảm ơn bạn rất nhiều."), "vi"),  # typed with combining marks
+    ("Merci beaucoup, à demain !", "fr"),
+    ("Thank you very much, see you tomorrow.", "en"),
+    ("Vielen Dank, bis morgen!", "de"),
+    ("Muchas gracias, hasta mañana.", "es"),
+]
+
+
+@pytest.mark.parametrize(("text", "language"), LATIN_SCRIPT)
+def test_vietnamese_is_told_from_other_latin_script_languages(
+    router: LanguageRouter, text: str, language: str
+) -> None:
+    assert router.detect(text).language == language
 
 
 @pytest.mark.parametrize("text", ["Ok", "Hi", "OK.", "Yes", "No", "42!", "…", "Hola"])
@@ -95,7 +118,7 @@ def test_unknown_language_is_an_error_listing_the_served_languages(
     with pytest.raises(UnsupportedLanguage) as caught:
         router.route("Habari ya asubuhi", language="sw")
     assert caught.value.message == (
-        "no model speaks 'sw'; languages served: de, en, es, fi, fr, hi, it, ja, lv, ru, zh"
+        "no model speaks 'sw'; languages served: de, en, es, fi, fr, hi, it, ja, lv, ru, vi, zh"
     )
     assert caught.value.http_status == 422
 

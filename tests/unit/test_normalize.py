@@ -65,6 +65,27 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("りんごが3個あります。", "りんごが三個あります。"),
         ("50%です。", "五十パーセントです。"),
     ],
+    # num2words reads Vietnamese integers; signs, decimals, dates and times are read here
+    # (num2words says "mười bảy" for -3 and "hai phẩy năm mươi" for 2.5).
+    "vi": [
+        ("Tôi có 3 quả táo.", "Tôi có ba quả táo."),
+        ("Nhiệt độ -3 độ.", "Nhiệt độ âm ba độ."),
+        ("Nặng 2,5 kg.", "Nặng hai phẩy năm ki lô gam."),
+        ("Số pi là 3,14.", "Số pi là ba phẩy mười bốn."),
+        ("Lãi 2,05%.", "Lãi hai phẩy không năm phần trăm."),
+        ("Năm 1999.", "Năm một nghìn chín trăm chín mươi chín."),
+        ("Từ 5-10 người.", "Từ năm đến mười người."),
+        ("Lúc 10:30 và 7:00.", "Lúc mười giờ ba mươi phút và bảy giờ."),
+        ("Hạn 2024-03-05.", "Hạn ngày năm tháng ba năm hai nghìn lẻ hai mươi bốn."),
+        ("Giá 100.000đ.", "Giá một trăm nghìn đồng."),
+        ("Giá 100.000 ₫ hay $5.", "Giá một trăm nghìn đồng hay năm đô la."),
+        (
+            "Khoảng 1.200 người, 45% nữ.",
+            "Khoảng một nghìn hai trăm người, bốn mươi lăm phần trăm nữ.",
+        ),
+        ("Chạy 10 km, thứ 3.", "Chạy mười ki lô mét, thứ ba."),
+        ("TP. Huế, v.v.", "thành phố Huế, vân vân"),
+    ],
     "zh": [
         ("我有3个苹果。", "我有三个苹果。"),
         ("增长50%。", "增长百分之五十。"),
@@ -100,6 +121,24 @@ def test_numbers_follow_the_script_of_their_span() -> None:
 def test_without_a_language_latin_text_is_read_in_english() -> None:
     assert normalize_text("I have 3 apples.") == "I have three apples."
     assert normalize_text("I have 3 apples.", "auto") == "I have three apples."
+
+
+@pytest.mark.parametrize("language", ["en", "de", "vi"])
+def test_an_amount_too_large_for_num2words_currency_is_still_read(language: str) -> None:
+    spoken = normalize_text("$" + "9" * 40, language)  # was decimal.InvalidOperation (a 500)
+    assert spoken and not any(c.isdigit() for c in spoken)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("es", "Son " + "9" * 40 + " granos."),
+        ("ru", "Это " + "9" * 40 + " раз."),
+        ("zh", "有1.000.000,25元"),
+    ],
+)
+def test_a_number_the_libraries_cannot_read_stays_as_written(language: str, text: str) -> None:
+    assert normalize_text(text, language) == text  # was OverflowError, KeyError, ValueError
 
 
 def test_what_it_leaves_alone() -> None:

@@ -1,4 +1,5 @@
-"""The built-in catalogue matches REFERENCE.md §6, and user models merge into it."""
+"""The built-in catalogue matches REFERENCE.md §6 plus the models added since (their sources:
+docs/models.md), and user models merge into it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from f5serve.engine.config import PRESETS
+from f5serve.engine.text import TextForm
 from f5serve.errors import ConfigError, NotFound
 from f5serve.registry import (
     BUILTIN_MODELS,
@@ -115,6 +117,28 @@ EXPECTED = [
 ]
 
 
+EXPECTED += [
+    (
+        "f5tts-vi",
+        ("vi",),
+        "hynt/F5-TTS-Vietnamese-ViVoice",
+        "model_last.pt",
+        "config.json",  # the vocabulary, renamed on the Hub
+        "F5TTS_Base",
+        "cc-by-nc-sa-4.0",
+    ),
+    (
+        "f5tts-vi-100h",
+        ("vi",),
+        "hynt/F5-TTS-Vietnamese-100h",
+        "model_500000.pt",
+        "vocab.txt",
+        "F5TTS_Base",
+        "cc-by-nc-sa-4.0",
+    ),
+]
+
+
 @pytest.mark.parametrize("row", EXPECTED, ids=[r[0] for r in EXPECTED])
 def test_builtin_model_matches_the_reference_table(row: tuple[object, ...]) -> None:
     name, languages, repo, checkpoint, vocab, preset, licence = row
@@ -134,8 +158,18 @@ def test_catalogue_holds_exactly_the_reference_models_with_the_v1_base_as_defaul
     assert catalog.default_name == DEFAULT_MODEL == "f5tts-v1-base"
     assert catalog.default.languages == ("zh", "en")
     assert catalog.languages() == sorted(
-        ["zh", "en", "fi", "fr", "de", "hi", "it", "ja", "lv", "ru", "es"]
+        ["zh", "en", "fi", "fr", "de", "hi", "it", "ja", "lv", "ru", "es", "vi"]
     )
+
+
+def test_vietnamese_models_read_lower_case_nfc_text_and_the_others_text_as_written() -> None:
+    catalog = Catalog.builtin()
+    vietnamese = {m.name for m in catalog.serving("vi")}
+    assert vietnamese == {"f5tts-vi", "f5tts-vi-100h"}
+    assert catalog.serving("vi")[0].name == "f5tts-vi"  # the 1000-hour model first
+    for spec in catalog.models:
+        expected = TextForm("NFC", lowercase=True) if spec.name in vietnamese else TextForm()
+        assert spec.text_form == expected, spec.name
 
 
 def test_unknown_model_name_lists_the_known_ones() -> None:

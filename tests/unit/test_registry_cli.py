@@ -63,7 +63,7 @@ def test_models_list_shows_every_model_languages_licence_and_cache_state(
     )
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
-    assert len(rows) == 12
+    assert len(rows) == 14
     cells = [c.strip() for c in rows["f5tts-v1-base (default)"].split("│")[1:-1]]
     assert cells[:7] == [
         "f5tts-v1-base (default)",
@@ -75,6 +75,7 @@ def test_models_list_shows_every_model_languages_licence_and_cache_state(
         "cc-by-nc-4.0",
     ]
     assert "cc0-1.0" in rows["f5tts-lv"] and "cc-by-4.0" in rows["f5tts-hi"]
+    assert "cc-by-nc-sa-4.0" in rows["f5tts-vi"] and "cc-by-nc-sa-4.0" in rows["f5tts-vi-100h"]
     local = [c.strip() for c in rows["tiny-local"].split("│")[1:-1]]
     assert local[3].endswith("MB") and local[4] == "yes"  # local files count as cached
     assert "the command line loads none" in result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from f5serve.engine.config import DiTConfig
+from f5serve.engine.text import TextForm
 from f5serve.errors import ConfigError
 from f5serve.registry import HubFile, HubFolder, LocalPath, load_catalog, read_models_file
 from f5serve.registry.catalog import VOCOS
@@ -58,6 +59,20 @@ def test_models_file_parses_hub_uris_local_paths_and_inline_arch(tmp_path: Path)
     assert tiny.languages == ("de", "en")
 
 
+def test_text_form_of_a_user_model(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        ENTRY.format(
+            body='name = "vi"\nlanguages = ["vi"]\ncheckpoint = "hf://o/r/m.pt"\n'
+            'vocab = "hf://o/r/vocab.txt"\narch = "F5TTS_Base"\n'
+            'unicode_form = "NFC"\nlowercase = true'
+        ),
+    )
+    catalog = load_catalog(path, {})
+    assert catalog.get("vi").text_form == TextForm("NFC", lowercase=True)
+    assert catalog.get("first").text_form == TextForm()  # as written unless the file says
+
+
 def test_the_example_models_file_makes_the_repository_tiny_model_the_default() -> None:
     path = Path(__file__).parents[2] / "examples" / "tiny-models.toml"
     catalog = load_catalog(path, {})
@@ -78,7 +93,7 @@ def test_catalogue_from_the_environment_adds_user_models_and_their_default(
     assert "f5tts-v1-base" in catalog.names()
     # An explicit file wins over the environment; no file at all gives the built-ins.
     assert load_catalog(environ={}).names() == load_catalog(None, {}).names()
-    assert len(load_catalog(environ={}).models) == 11
+    assert len(load_catalog(environ={}).models) == 13
 
 
 def test_user_model_with_a_builtin_name_replaces_it_in_place(tmp_path: Path) -> None:
@@ -98,7 +113,7 @@ arch = "F5TTS_Base"
     assert isinstance(spec.checkpoint, LocalPath) and not spec.builtin
     assert spec.vocoder == VOCOS
     assert catalog.names().index("f5tts-fr") == 3
-    assert len(catalog.models) == 11
+    assert len(catalog.models) == 13
 
 
 ENTRY = """
@@ -137,6 +152,8 @@ VALID = {
         ({"name": '"Has Spaces"'}, "name", "lowercase letters"),
         ({"name": '"first"'}, "name", "repeats an earlier entry"),
         ({"default": '"yes"'}, "default", "true or false"),
+        ({"lowercase": "1"}, "lowercase", "true or false"),
+        ({"unicode_form": '"nfc"'}, "unicode_form", "must be one of NFC, NFD, NFKC, NFKD"),
     ],
 )
 def test_invalid_entry_names_file_entry_and_field(

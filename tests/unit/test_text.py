@@ -11,12 +11,14 @@ import torch
 
 from f5serve.engine import text as text_mod
 from f5serve.engine.text import (
+    TextForm,
     Vocab,
     chunk_text,
     max_chunk_bytes,
     normalize_ref_text,
     pad_batch,
     prepare_ref_text,
+    speech_bytes,
     text_to_ids,
     to_pinyin_tokens,
     utf8_len,
@@ -169,6 +171,28 @@ def test_chunk_text_golden(name: str, max_chars: int, expected: list[str]) -> No
     assert chunk_text(GOLDEN[name]["text"], max_chars) == expected
 
 
+def test_chunk_text_first_budget_applies_to_the_first_chunk_only() -> None:
+    text = "One two, three four. Five six seven! Eight nine ten eleven."
+    assert chunk_text(text, 100) == [text]
+    assert chunk_text(text, 100, 20) == [
+        "One two, three four.",
+        "Five six seven! Eight nine ten eleven.",
+    ]
+    assert chunk_text(text, 100, 8) == [
+        "One two,",
+        "three four. Five six seven! Eight nine ten eleven.",
+    ]
+    assert chunk_text(text, 100, 0) == chunk_text(text, 100, 3)  # a clause longer stays whole
+    assert chunk_text(text, 30, None) == chunk_text(text, 30)
+
+
+def test_speech_bytes_is_the_reference_rate_times_seconds() -> None:
+    ref = "Some call me nature, others call me mother nature. "
+    assert speech_bytes(ref, 5.0, 2.0) == int(51 / 5.0 * 2.0)
+    assert speech_bytes(ref, 5.0, 2.0, speed=1.5) == int(51 / 5.0 * 2.0 * 1.5)
+    assert speech_bytes(ref, 5.0, 17.0) == max_chunk_bytes(ref, 5.0)
+
+
 def test_chunk_text_zero_budget_one_sentence_each() -> None:
     assert chunk_text("One. Two, three!", 0) == ["One.", "Two,", "three!"]
     assert chunk_text("", 100) == []
@@ -193,3 +217,44 @@ def test_max_chunk_bytes_long_reference_clamped() -> None:
 def test_max_chunk_bytes_invalid(seconds: float, speed: float) -> None:
     with pytest.raises(InvalidInput):
         max_chunk_bytes("Hello. ", seconds, speed)
+
+
+# --------------------------------------------------------------------------- text form
+
+
+@pytest.mark.parametrize(
+    ("form", "text", "expected"),
+    [
+        (TextForm(), "Xin Chào", "Xin Chào"),
+        (TextForm("NFC"), "Vie\u0323\u0302t", "Việt"),  # e + dot below + circumflex → ệ
+        (TextForm("NFD"), "ệ", "e\u0323\u0302"),
+        (TextForm(lowercase=True), "ĐÀ NẴNG", "đà nẵng"),
+        (TextForm("NFC", lowercase=True), "VIE\u0323\u0302T", "việt"),
+    ],
+)
+def test_text_form_puts_text_in_the_form_a_model_was_trained_on(
+    form: TextForm, text: str, expected: str
+) -> None:
+    assert form.apply(text) == expected
+
+
+def test_text_form_refuses_an_unknown_unicode_form() -> None:
+    with pytest.raises(ModelError, match="text form unicode='nfc' is not one of NFC, NFD"):
+        TextForm("nfc")
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        # jieba cuts ASCII runs from other letters ("tr" | "ư" | "ờ" | "ng"), and the reference
+        # puts a space before a multi-letter ASCII run: the Vietnamese models were trained on
+        # exactly these tokens (their data went through upstream's convert_char_to_pinyin).
+        # Checked against jieba 0.42.1, whose cuts rjieba reproduces for this text.
+        ("trường học", ["t", "r", "ư", "ờ", " ", "n", "g", " ", "h", "ọ", "c"]),
+        ("người ơi, đẹp quá.", [*"người ơi, đẹp", " ", *"qu", "á", "."]),
+    ],
+)
+def test_vietnamese_letters_are_tokens_as_the_reference_cuts_them(
+    text: str, tokens: list[str]
+) -> None:
+    assert to_pinyin_tokens(text) == tokens

@@ -16,6 +16,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -174,9 +175,10 @@ class AsyncClient:
     # ------------------------------------------------------------------ voices
 
     async def upload_voice(
-        self, name: str, audio: AudioInput, ref_text: str, language: str | None = None
+        self, name: str, audio: AudioInput, ref_text: str | None = None, language: str | None = None
     ) -> Voice:
-        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript."""
+        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript (left out:
+        heard by the server's speech recognition; given: ``warnings`` when it disagrees)."""
         return await self._run(calls.create_voice(name, audio, ref_text, language))
 
     async def list_voices(self) -> list[Voice]:
@@ -208,6 +210,10 @@ class AsyncClient:
 
     async def models(self) -> list[Model]:
         return await self._run(calls.models())
+
+    async def usage(self) -> list[KeyUsage]:
+        """Today's usage and limits of this client's key (every key's for an admin key)."""
+        return await self._run(calls.usage())
 
     async def health(self) -> dict[str, Any]:
         return await self._run(calls.health())

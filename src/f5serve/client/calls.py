@@ -17,6 +17,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -25,6 +26,7 @@ from f5serve.client.types import (
     Voice,
     parse_job,
     parse_model,
+    parse_usage,
     parse_voice,
 )
 
@@ -109,7 +111,8 @@ def decode_event(line: str) -> Segment | bytes | None:
     if kind == "speech.audio.delta":
         return base64.b64decode(event["audio"])
     if kind == "speech.segment":
-        return Segment(event["index"], event["text"], event["start"], event["end"])
+        times = (event["start"], event["end"], event.get("attempts", []))
+        return Segment(event["index"], event["text"], *times)
     if kind == "error":
         raise StreamError(event["error"]["code"], event["error"]["message"])
     return None
@@ -144,8 +147,11 @@ def job_audio(job_id: str, fmt: str) -> Call[bytes]:
     return Call("GET", f"/v1/jobs/{job_id}/audio", content, params={"format": fmt})
 
 
-def create_voice(name: str, audio: AudioInput, ref_text: str, language: str | None) -> Call[Voice]:
-    fields = {"name": name, "ref_text": ref_text} | ({"language": language} if language else {})
+def create_voice(
+    name: str, audio: AudioInput, ref_text: str | None, language: str | None
+) -> Call[Voice]:
+    given = {"ref_text": ref_text, "language": language}
+    fields = {"name": name} | {k: v for k, v in given.items() if v}
     files = {"audio": ("clip", read_audio(audio), "application/octet-stream")}
     return Call("POST", "/v1/voices", _voice, data=fields, files=files)
 
@@ -173,6 +179,10 @@ def voice_audio(voice: str) -> Call[bytes]:
 
 def models() -> Call[list[Model]]:
     return Call("GET", "/v1/models", lambda r: [parse_model(m) for m in r.json()["data"]])
+
+
+def usage() -> Call[list[KeyUsage]]:
+    return Call("GET", "/v1/usage", lambda r: [parse_usage(u) for u in r.json()["keys"]])
 
 
 def health() -> Call[dict[str, Any]]:

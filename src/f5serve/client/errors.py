@@ -40,8 +40,12 @@ class AuthenticationError(APIError):
     """401: missing or wrong API key."""
 
 
+class PermissionDeniedError(APIError):
+    """403: the key may not do this (change a shared voice, read the metrics: admin keys)."""
+
+
 class NotFoundError(APIError):
-    """404: unknown job, voice, model or route."""
+    """404: unknown job, voice, model or route (or another key's job or voice)."""
 
 
 class ConflictError(APIError):
@@ -65,7 +69,8 @@ class InvalidRequestError(APIError):
 
 
 class RateLimitError(APIError):
-    """429: the job queue is full (see ``retry_after``)."""
+    """429: the job queue is full, or the key is over its requests per minute or audio
+    seconds per day (see ``retry_after``)."""
 
 
 class ServiceUnavailableError(APIError):
@@ -99,6 +104,7 @@ class StreamError(F5ServeClientError):
 BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
     410: GoneError,

@@ -15,6 +15,7 @@ from f5serve.client.types import (
     AudioInput,
     Job,
     JobList,
+    KeyUsage,
     Model,
     Segment,
     Speech,
@@ -173,9 +174,10 @@ class Client:
     # ------------------------------------------------------------------ voices
 
     def upload_voice(
-        self, name: str, audio: AudioInput, ref_text: str, language: str | None = None
+        self, name: str, audio: AudioInput, ref_text: str | None = None, language: str | None = None
     ) -> Voice:
-        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript."""
+        """``POST /v1/voices``: add a clip (bytes or a path) and its transcript (left out:
+        heard by the server's speech recognition; given: ``warnings`` when it disagrees)."""
         return self._run(calls.create_voice(name, audio, ref_text, language))
 
     def list_voices(self) -> list[Voice]:
@@ -207,6 +209,10 @@ class Client:
 
     def models(self) -> list[Model]:
         return self._run(calls.models())
+
+    def usage(self) -> list[KeyUsage]:
+        """Today's usage and limits of this client's key (every key's for an admin key)."""
+        return self._run(calls.usage())
 
     def health(self) -> dict[str, Any]:
         return self._run(calls.health())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,9 @@ class SpeechOptions(TypedDict, total=False):
     preprocess_ref: bool
     normalize: bool
     speaker_pause: float
+    quality_check: bool  # transcribe each chunk, try the next seed while it reads badly
+    max_tries: int
+    cer_threshold: float
 
 
 AudioInput = bytes | str | Path  # the bytes of a clip, or a path to one
@@ -49,11 +52,13 @@ class SpeechFields(SpeechOptions, total=False):
 
 @dataclass(frozen=True)
 class TimedText:
-    """When a chunk of the text is spoken in the audio (seconds)."""
+    """When a chunk of the text is spoken in the audio (seconds); with ``quality_check``,
+    each try of the chunk, ``{"seed", "cer", "heard"}``."""
 
     text: str
     start: float
     end: float
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Segment:
     text: str
     start: float
     end: float
+    attempts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # quality_check
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class Voice:
     updated_at: datetime
     links: dict[str, str]
     pronunciations: dict[str, str] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # ref_text vs the clip
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,27 @@ class Model:
     bytes: int | None
     licence: str | None
     description: str | None
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """What one API key used today (UTC) and its limits (None: no limit)."""
+
+    key_id: str
+    name: str
+    admin: bool
+    revoked: bool
+    day: date
+    requests: int
+    audio_seconds: float
+    requests_per_minute: int | None
+    audio_seconds_per_day: float | None
+
+
+def parse_usage(data: dict[str, Any]) -> KeyUsage:
+    fields = _known(KeyUsage, data)
+    fields["day"] = date.fromisoformat(data["day"])
+    return KeyUsage(**fields)
 
 
 def parse_job(data: dict[str, Any]) -> Job:

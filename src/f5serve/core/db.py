@@ -1,4 +1,5 @@
-"""The database: SQLAlchemy tables of jobs and voices (SQLite by default, PostgreSQL by URL).
+"""The database: SQLAlchemy tables of jobs, voices, workers and API keys (SQLite by default,
+PostgreSQL by URL).
 
 ``postgresql://user:password@host/db`` (or ``postgres://``) uses the psycopg 3 driver, the
 ``postgres`` extra. The schema is made and changed by the migrations of
@@ -13,7 +14,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -58,6 +71,9 @@ class JobRow(Base):
     worker_id: Mapped[str | None] = mapped_column(String(64))  # the worker running it
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     queue: Mapped[str | None] = mapped_column(String(128))  # tts.<model>, where it waits to run
+    # the API key that submitted it (None: submitted with no keys configured, or before keys
+    # were tenants)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),
@@ -82,6 +98,9 @@ class VoiceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # {word or /pattern/: replacement} applied to text spoken in this voice
     pronunciations: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # the API key that uploaded it (None: a voice of the voices directory, or uploaded with no
+    # keys configured)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class WorkerRow(Base):
@@ -95,6 +114,37 @@ class WorkerRow(Base):
     capacity: Mapped[int] = mapped_column(Integer)  # requests and jobs it runs at once
     in_flight: Mapped[int] = mapped_column(Integer)  # requests and jobs it ran at its heartbeat
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ApiKeyRow(Base):
+    """An API key (a tenant): only the SHA-256 of the key is stored, and its first characters
+    for display."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    admin: Mapped[bool] = mapped_column(Boolean)
+    # None: the server's default (key_requests_per_minute, key_audio_seconds_per_day)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    audio_seconds_per_day: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KeyUsageRow(Base):
+    """What a key used in its current window of one period ("minute" or "day", UTC): one row
+    per key and period, started again when a new window begins."""
+
+    __tablename__ = "key_usage"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger)  # seconds since the epoch // period length
+    requests: Mapped[int] = mapped_column(Integer)
+    audio_seconds: Mapped[float] = mapped_column(Float)
 
 
 def open_database(url: str, timeout: float | None = None) -> sessionmaker[Session]:

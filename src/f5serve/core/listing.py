@@ -8,6 +8,7 @@ from datetime import datetime
 
 from f5serve.core.db import VoiceRow
 from f5serve.core.jobs.store import as_utc
+from f5serve.core.tenants import Tenant
 from f5serve.core.voices import VoiceLibrary
 from f5serve.registry import ModelRegistry
 
@@ -65,9 +66,10 @@ def models(registry: ModelRegistry) -> list[ModelInfo]:
     return infos
 
 
-def voices(library: VoiceLibrary) -> list[VoiceInfo]:
-    """Every voice of the library, by name (reads the database: call it off the event loop)."""
-    return [voice(library, row) for row in library.all()]
+def voices(library: VoiceLibrary, tenant: Tenant | None = None) -> list[VoiceInfo]:
+    """The voices of the library ``tenant`` sees (all without one), by name (reads the
+    database: call it off the event loop)."""
+    return [voice(library, row) for row in library.all(tenant)]
 
 
 def voice(library: VoiceLibrary, row: VoiceRow) -> VoiceInfo:

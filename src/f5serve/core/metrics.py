@@ -75,6 +75,19 @@ class Metrics:
         self.jobs = Counter(
             "f5serve_jobs", "Finished jobs by outcome", ["outcome"], registry=self.registry
         )
+        # per API key (its id and name, never the key), counted by the process that served it
+        self.key_requests = Counter(
+            "f5serve_key_requests",
+            "Requests accepted per API key",
+            ["key_id", "key_name"],
+            registry=self.registry,
+        )
+        self.key_audio_seconds = Counter(
+            "f5serve_key_audio_seconds",
+            "Seconds of audio produced per API key",
+            ["key_id", "key_name"],
+            registry=self.registry,
+        )
 
     def watch(
         self,

@@ -28,8 +28,11 @@ from f5serve.core.synthesis import (
     Synthesizer,
     speech_request_from_dict,
 )
-from f5serve.core.voices import VoiceLibrary, VoiceLimits
+from f5serve.core.tenants import Limits, Tenancy, Tenant, owner_of
+from f5serve.core.voices import TranscriptCheck, VoiceLibrary, VoiceLimits
 from f5serve.core.workers import Announcement, Presence, WorkerDirectory
+from f5serve.engine.asr import LazyRecognizer
+from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import StreamedChunk
 from f5serve.errors import Timeout, TooManyRequests
@@ -52,6 +55,7 @@ class Services:
     jobs: JobStore
     worker: JobRunner
     metrics: Metrics
+    tenancy: Tenancy
     workers: WorkerDirectory | None = None  # on PostgreSQL: the processes that synthesise
     presence: Presence | None = None  # this process's entry in it, when it runs jobs
     in_flight: int = 0  # sync requests being answered now
@@ -74,12 +78,16 @@ class Services:
         """Requests and jobs this process is working on."""
         return self.in_flight + self.worker.running
 
-    async def submit_job(self, job_id: str, body: dict[str, Any]) -> tuple[JobRow, bool]:
+    async def submit_job(
+        self, job_id: str, body: dict[str, Any], tenant: Tenant | None = None
+    ) -> tuple[JobRow, bool]:
         """Check a job's request now rather than in the worker (bad base64, a refused
-        reference, a script's unknown voice), store it and queue it in the queue of the model
-        that will speak it; ``(job, created)`` as :meth:`JobStore.create`. 429 when
-        ``max_queued_jobs`` are queued already."""
-        speech = speech_request_from_dict(body, self.synthesizer.defaults)
+        reference, a script's unknown voice), store it as ``tenant``'s and queue it in the
+        queue of the model that will speak it; ``(job, created)`` as :meth:`JobStore.create`.
+        429 when ``max_queued_jobs`` are queued already, or the key has used its audio of
+        today."""
+        speech = speech_request_from_dict(body, self.synthesizer.defaults, tenant)
+        await asyncio.to_thread(self.tenancy.check_audio, tenant)
         await self.synthesizer.check(speech)
         if speech.script:
             await asyncio.to_thread(self.synthesizer.script_lines, speech)
@@ -91,14 +99,16 @@ class Services:
             if queued >= self.settings.max_queued_jobs:
                 raise TooManyRequests(f"{queued} jobs are queued; try again later", retry_after=30)
             job, created = await asyncio.to_thread(
-                self.jobs.create, job_id, body, queue_name(model), same_speech
+                self.jobs.create, job_id, body, queue_name(model), same_speech, owner_of(tenant)
             )
         if created:
             await self.worker.requeued([job.id])
         return job, created
 
     async def speak(self, request: SpeechRequest, kind: str) -> tuple[Speech, float]:
-        """Synthesise within the sync time limit; ``(speech, wall seconds)``."""
+        """Synthesise within the sync time limit and the key's audio of today; ``(speech, wall
+        seconds)``."""
+        await asyncio.to_thread(self.tenancy.check_audio, request.tenant)
         started = time.perf_counter()
         self.in_flight += 1
         try:
@@ -114,10 +124,13 @@ class Services:
             self.in_flight -= 1
         wall = time.perf_counter() - started
         self.metrics.observe_synthesis(kind, wall, speech.duration)
+        await asyncio.to_thread(self.tenancy.charge, request.tenant, speech.duration)
         return speech, wall
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[StreamedChunk]:
-        """The chunks as they finish, within the sync time limit (504 :class:`Timeout`)."""
+        """The chunks as they finish, within the sync time limit (504 :class:`Timeout`) and the
+        key's audio of today (each chunk is charged as it is sent)."""
+        await asyncio.to_thread(self.tenancy.check_audio, request.tenant)
         deadline = time.monotonic() + self.settings.request_timeout
         pieces = self.synthesizer.stream(request)
         self.in_flight += 1
@@ -134,6 +147,9 @@ class Services:
                     raise Timeout(
                         f"synthesis took longer than {self.settings.request_timeout:g} s"
                     ) from None
+                await asyncio.to_thread(
+                    self.tenancy.charge, request.tenant, len(piece.audio) / SAMPLE_RATE
+                )
                 yield piece
         finally:
             self.in_flight -= 1
@@ -203,7 +219,9 @@ def build_services(settings: Settings) -> Services:
         cuda_graphs=settings.cuda_graphs,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
-    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir)
+    recognizer = LazyRecognizer(settings.asr_model, settings.asr_device)  # loaded on first use
+    check = TranscriptCheck(settings.check_ref_text, settings.ref_text_max_cer)
+    voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir, recognizer, check)
     models = Models(registry, settings.max_queued_requests)
     synthesizer = Synthesizer(
         models,
@@ -211,9 +229,13 @@ def build_services(settings: Settings) -> Services:
         settings.default_voice,
         settings.synthesis_defaults(),
         Lexicon.from_file(settings.pronunciations_file) if settings.pronunciations_file else None,
+        recognizer,
     )
     metrics = Metrics()
-    jobs, worker = _job_worker(settings, sessions, JobServices(synthesizer, storage), metrics)
+    key_limits = Limits(settings.key_requests_per_minute, settings.key_audio_seconds_per_day)
+    tenancy = Tenancy(sessions, settings.api_key_set, key_limits, metrics)
+    job_services = JobServices(synthesizer, storage, tenancy=tenancy)
+    jobs, worker = _job_worker(settings, sessions, job_services, metrics)
     services = Services(
         settings,
         sessions,
@@ -225,6 +247,7 @@ def build_services(settings: Settings) -> Services:
         jobs,
         worker,
         metrics,
+        tenancy,
     )
     if database_url(settings.database_url).get_backend_name() != "sqlite":
         services.workers = WorkerDirectory(sessions, stale_after=settings.job_lease_seconds)

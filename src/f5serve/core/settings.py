@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from f5serve.engine.asr import DEFAULT_MODEL as DEFAULT_ASR_MODEL
 from f5serve.engine.options import SynthesisOptions, option_fields
 
 MB = 1_000_000
@@ -74,7 +75,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="TCP port.")
     api_keys: str = Field(
         default="",
-        description="Comma-separated API keys for `Authorization: Bearer`; empty = open.",
+        description="Comma-separated admin API keys for `Authorization: Bearer` (beside those "
+        "of `f5serve keys create`); no keys at all = open.",
     )
     # state
     database_url: str = Field(
@@ -160,6 +162,26 @@ class Settings(BaseSettings):
         gt=0,
         description="Unload a model unused this long (never the default model; default: never).",
     )
+    # speech recognition (the extra f5serve[asr])
+    asr_model: str = Field(
+        default=DEFAULT_ASR_MODEL,
+        description="Whisper model that transcribes references given without ref_text and "
+        "runs quality_check: a Hugging Face repository or a local folder.",
+    )
+    asr_device: str | None = Field(
+        default=None,
+        description="cpu, cuda, cuda:N or mps for the speech recognition (default: best).",
+    )
+    check_ref_text: bool = Field(
+        default=True,
+        description="Compare the ref_text of a voice with what speech recognition hears in its "
+        "clip, and warn when they disagree (needs f5serve[asr]).",
+    )
+    ref_text_max_cer: float = Field(
+        default=0.3,
+        ge=0,
+        description="Character error rate over which ref_text and the clip disagree.",
+    )
     # synthesis defaults: a field named like a synthesis option is the service's default of it
     nfe_steps: int = Field(
         default=ENGINE_DEFAULTS.nfe_steps, description="Flow steps when a request gives none."
@@ -179,6 +201,18 @@ class Settings(BaseSettings):
     )
     max_queued_jobs: int = Field(
         default=10_000, description="Queued jobs before POST /v1/jobs gives 429."
+    )
+    key_requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per minute of an API key that sets no limit of its own (429; "
+        "default: no limit).",
+    )
+    key_audio_seconds_per_day: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds of audio per UTC day of an API key that sets no limit of its own "
+        "(429; default: no limit).",
     )
     request_timeout: float = Field(
         default=600.0, description="Seconds a sync request may take (504)."
@@ -228,6 +262,8 @@ class Settings(BaseSettings):
         "storage_secret_access_key",
         "max_loaded_models",
         "model_idle_seconds",
+        "key_requests_per_minute",
+        "key_audio_seconds_per_day",
         "advertise_url",
         mode="before",
     )
@@ -286,5 +322,5 @@ class Settings(BaseSettings):
 
     @property
     def api_key_set(self) -> frozenset[str]:
-        """The configured API keys (empty: the API is open)."""
+        """The API keys of ``api_keys`` (admin keys)."""
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

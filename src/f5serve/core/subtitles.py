@@ -6,6 +6,7 @@ cross-fade); there are no word-level times.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Literal, cast
 import srt
 import webvtt
 
+from f5serve.engine.asr import Attempt
 from f5serve.engine.pipeline import Segment
 from f5serve.errors import InvalidInput
 
@@ -30,8 +32,17 @@ def subtitle_format(path: Path) -> SubtitleFormat:
 
 
 def segment_dicts(segments: Iterable[Segment]) -> list[dict[str, Any]]:
-    """``[{text, start, end}]``: segments as JSON responses and job results carry them."""
-    return [{"text": s.text, "start": s.start, "end": s.end} for s in segments]
+    """``[{text, start, end}]``: segments as JSON responses and job results carry them (with
+    ``attempts``, ``[{seed, cer, heard}]``, under the quality check)."""
+    return [segment_dict(s.text, s.start, s.end, s.attempts) for s in segments]
+
+
+def segment_dict(
+    text: str, start: float, end: float, attempts: Iterable[Attempt] = ()
+) -> dict[str, Any]:
+    """One segment as :func:`segment_dicts` writes it."""
+    tries = [dataclasses.asdict(a) for a in attempts]
+    return {"text": text, "start": start, "end": end, **({"attempts": tries} if tries else {})}
 
 
 def render_subtitles(segments: Iterable[Mapping[str, Any]], fmt: SubtitleFormat) -> str:

@@ -19,17 +19,21 @@ from typing import Any
 import numpy as np
 
 from f5serve.core.db import VoiceRow
+from f5serve.core.tenants import Tenant
 from f5serve.core.validation import check_string
 from f5serve.core.voices.library import VoiceLibrary, decode_reference
-from f5serve.engine import silence
+from f5serve.engine import asr, silence
+from f5serve.engine.asr import Recognizer
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Engine, Progress, ProgressCallback, Reference, Segment
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.scheduler import Scheduler, StreamedChunk
 from f5serve.engine.script import Line, Take, join_takes, parse_script, pause_audio, speakers
-from f5serve.errors import InvalidInput, NotFound, PayloadTooLarge
+from f5serve.errors import AsrUnavailable, InvalidInput, NotFound, PayloadTooLarge
 from f5serve.registry import AUTO, ModelRegistry
+
+QUALITY_CHECK_NEEDS_ASR = f"quality_check needs speech recognition: {asr.INSTALL_HINT}"
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,14 @@ class SpeechRequest:
     voice: str | None = None  # id or name of a library voice
     ref_name: str | None = None  # a file of the voices directory ("sample/narrator.wav")
     ref_audio: bytes | None = None  # an ad-hoc reference clip (decoded from base64 or upload)
-    ref_text: str | None = None  # its transcript
+    ref_text: str | None = None  # its transcript (None: heard by speech recognition)
     language: str = AUTO
     model: str | None = None
     remove_silence: bool = False
     script: bool = False  # text is "[voice] line [voice] line ..."
     options: SynthesisOptions = field(default_factory=SynthesisOptions)
     pronunciations: Lexicon = field(default_factory=Lexicon)  # the request's own entries
+    tenant: Tenant | None = None  # the API key it came with: the voices it may use, its usage
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class Plan:
     scheduler: Scheduler
     reference: Reference
     lexicon: Lexicon  # the server's pronunciations, then the voice's, then the request's
+    recognizer: Recognizer | None  # loaded when the request's options ask for a quality check
 
 
 class Models:
@@ -141,12 +147,14 @@ class Synthesizer:
         default_voice: str | None,
         defaults: SynthesisOptions,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
     ) -> None:
         self.models = models
         self.voices = voices
         self.default_voice = default_voice
         self.defaults = defaults  # the service's options, that a request's fields override
         self.lexicon = lexicon or Lexicon()  # the server-wide pronunciations
+        self.recognizer = recognizer  # transcribes references and quality-checked chunks
 
     async def synthesize(
         self, request: SpeechRequest, progress: ProgressCallback | None = None
@@ -171,6 +179,7 @@ class Synthesizer:
                 progress=progress,
                 language=plan.language,
                 lexicon=plan.lexicon,
+                recognizer=plan.recognizer,
             )
         audio, segments = result.audio, tuple(result.segments)
         if request.remove_silence:  # cutting pauses moves every later chunk: no timestamps
@@ -197,7 +206,12 @@ class Synthesizer:
             async for chunk in self._stream(line):
                 audio = np.concatenate([lead, chunk.audio])
                 yield StreamedChunk(
-                    audio, index, chunk.text, offset + chunk.start, offset + chunk.end
+                    audio,
+                    index,
+                    chunk.text,
+                    offset + chunk.start,
+                    offset + chunk.end,
+                    chunk.attempts,
                 )
                 lead, index, end = pause[:0], index + 1, offset + chunk.end
             offset = end
@@ -208,7 +222,7 @@ class Synthesizer:
         voice, before any work starts."""
         lines = parse_script(request.text)
         names = [name for name in speakers(lines) if name is not None]
-        missing = [name for name in names if not self.voices.exists(name)]
+        missing = [name for name in names if not self.voices.exists(name, request.tenant)]
         if missing:
             raise NotFound(
                 f"the script names voices the library does not have: {', '.join(missing)}",
@@ -224,18 +238,25 @@ class Synthesizer:
                 options=request.options,
                 language=plan.language,
                 lexicon=plan.lexicon,
+                recognizer=plan.recognizer,
             ):
                 yield chunk
 
     async def check(self, request: SpeechRequest) -> None:
         """What synthesis would refuse at once, checked without synthesising (a job at its
-        submission): the language and model, a ``ref_name``, the reference clip."""
+        submission): the language and model, a ``ref_name``, the reference clip, speech
+        recognition where the request needs it and the extra is not installed."""
         registry = self.models.registry
         await asyncio.to_thread(registry.route, request.text, request.language, request.model)
         if request.ref_name is not None:
             self.voices.ref_name_stem(request.ref_name)
         if request.ref_audio is not None:
             await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
+        if not await asyncio.to_thread(asr.can_transcribe, self.recognizer):  # an import
+            if request.options.quality_check:
+                raise AsrUnavailable(QUALITY_CHECK_NEEDS_ASR)
+            if request.ref_audio is not None and not (request.ref_text or "").strip():
+                raise AsrUnavailable(asr.missing_ref_text("ref_audio"))
 
     @asynccontextmanager
     async def plan(self, request: SpeechRequest) -> AsyncIterator[Plan]:
@@ -244,11 +265,15 @@ class Synthesizer:
         language: str | None = request.language
         if language == AUTO:
             language = self.models.registry.detect_language(request.text).language
+        recognizer = None
+        if request.options.quality_check:  # refused before any work without the extra
+            need = QUALITY_CHECK_NEEDS_ASR
+            recognizer = await asyncio.to_thread(asr.require, self.recognizer, need)
         async with self.models.hold(model) as (engine, scheduler):
             reference, voice = await self._reference(request, model, engine)
             lexicon = self.lexicon.then(voice_lexicon(voice)).then(request.pronunciations)
             name = voice.name if voice is not None else None
-            yield Plan(model, language, name, scheduler, reference, lexicon)
+            yield Plan(model, language, name, scheduler, reference, lexicon, recognizer)
 
     async def _reference(
         self, request: SpeechRequest, model: str, engine: Engine
@@ -257,20 +282,24 @@ class Synthesizer:
         if sum(given) > 1:
             raise InvalidInput("give one of voice, ref_name or ref_audio")
         if request.ref_audio is not None:
-            if not request.ref_text or not request.ref_text.strip():
-                raise InvalidInput("ref_text (the transcript of ref_audio) is required")
+            ref_text, recognizer = request.ref_text or "", None
+            if not ref_text.strip():  # heard in the clip as the engine uses it
+                message = asr.missing_ref_text("ref_audio")
+                recognizer = await asyncio.to_thread(asr.require, self.recognizer, message)
             clip = await asyncio.to_thread(decode_reference, request.ref_audio, self.voices.limits)
             ref = await asyncio.to_thread(
-                engine.prepare_reference, clip, request.ref_text, request.options
+                engine.prepare_reference, clip, ref_text, request.options, recognizer
             )
             return ref, None
         if request.ref_name is not None:
-            row = await asyncio.to_thread(self.voices.resolve_ref_name, request.ref_name)
+            row = await asyncio.to_thread(
+                self.voices.resolve_ref_name, request.ref_name, request.tenant
+            )
         else:
             name = request.voice or self.default_voice
             if name is None:
                 raise InvalidInput("name a voice: voice, ref_name, or ref_audio with ref_text")
-            row = await asyncio.to_thread(self.voices.get, name)
+            row = await asyncio.to_thread(self.voices.get, name, request.tenant)
         return await self.voices.reference(row, model, engine, request.options), row
 
 
@@ -354,10 +383,12 @@ def remove_long_silences(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray
 TEXT_FIELDS = ("text", "voice", "ref_name", "ref_text", "language", "model")
 
 
-def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -> SpeechRequest:
-    """A :class:`SpeechRequest` from a stored or parsed TTS request body (``ref_audio`` is
-    base64 there); the options it leaves out are the service's ``defaults``. Text fields that
-    cannot be stored (NUL, lone surrogates) are refused."""
+def speech_request_from_dict(
+    body: dict[str, Any], defaults: SynthesisOptions, tenant: Tenant | None = None
+) -> SpeechRequest:
+    """A :class:`SpeechRequest` of ``tenant`` from a stored or parsed TTS request body
+    (``ref_audio`` is base64 there); the options it leaves out are the service's ``defaults``.
+    Text fields that cannot be stored (NUL, lone surrogates) are refused."""
     for name in TEXT_FIELDS:
         check_string(body.get(name), name)
     ref_audio = body.get("ref_audio")
@@ -373,6 +404,7 @@ def speech_request_from_dict(body: dict[str, Any], defaults: SynthesisOptions) -
         script=bool(body.get("script", False)),
         options=defaults.updated_from(body),
         pronunciations=Lexicon.parse(body.get("pronunciations")),
+        tenant=tenant,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+        # A training checkpoint holds the model, its EMA and the optimizer state (5.4 GB for
+        # a Base model, of which 1.35 GB are used): map it instead of reading it all (only
+        # files in torch's zip format can be mapped).
+        raw = torch.load(
+            str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+        )
     except Exception as exc:  # any decoder error means the same thing to the user
         raise ModelError(f"cannot read checkpoint {path}: {exc}") from exc
     return _pick_weights(raw, path)
 
 
 def _pick_weights(raw: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The weights to serve: the EMA weights of a training checkpoint (upstream's trainer saves
+    ``model_state_dict``, ``ema_model_state_dict``, ``optimizer_state_dict``,
+    ``scheduler_state_dict`` and the step), else its model weights, else the file itself."""
     if not isinstance(raw, Mapping):
         raise ModelError(f"checkpoint {path} does not hold a state dict")
     for key in ("ema_model_state_dict", "model_state_dict", "state_dict"):

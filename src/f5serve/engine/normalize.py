@@ -30,9 +30,18 @@ class Rules:
     percent: str = " percent"  # with its separator
     ordinal: str = r"(?!)"  # suffixes after digits that make an ordinal ("1st", "2e")
     years: bool = True  # a lone 4-digit number from 1100 to 2099 reads as a year
-    currencies: dict[str, str] = field(default_factory=dict)  # symbol -> ISO code
+    # symbol -> ISO code; where num2words has no currency reading, the currency's name
+    currencies: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     abbreviations: dict[str, str] = field(default_factory=dict)
+    # Where num2words reads signs and fractions wrong (Vietnamese: -3 as "mười bảy", 2.5 as
+    # "hai phẩy năm mươi"), the words for them: the sign and the integer part are read
+    # separately, then the decimals as a number after their leading zeros ("2,05": "hai phẩy
+    # không năm").
+    minus: str | None = None
+    point: str | None = None
+    date: str | None = None  # an ISO date as words around cardinals: "{day} {month} {year}"
+    clock: tuple[str, str] | None = None  # words after the hours and the minutes of a time
 
 
 _EURO = {"€": "EUR", "$": "USD", "£": "GBP"}
@@ -116,6 +125,28 @@ LANGUAGES: dict[str, Rules] = {
     "fi": Rules("fi", to="–", percent=" prosenttia", years=False, currencies=_EURO),
     "ru": Rules("ru", to="до", percent=" процентов", years=False, currencies=_EURO),
     "ja": Rules("ja", decimal_comma=False, to="から", percent="パーセント", years=False),
+    "vi": Rules(
+        "vi",
+        to="đến",
+        percent=" phần trăm",
+        years=False,  # a year is read as a cardinal ("năm 1999": "năm một nghìn ...")
+        currencies={"$": "đô la", "€": "euro", "£": "bảng Anh", "₫": "đồng", "đ": "đồng"},
+        units={
+            "km/h": "ki lô mét trên giờ",
+            "km": "ki lô mét",
+            "kg": "ki lô gam",
+            "cm": "xen ti mét",
+            "mm": "mi li mét",
+            "m": "mét",
+            "g": "gam",
+            "°C": "độ C",
+        },
+        abbreviations={"v.v.": "vân vân", "TP.": "thành phố", "TS.": "tiến sĩ"},
+        minus="âm",
+        point="phẩy",
+        date="ngày {day} tháng {month} năm {year}",
+        clock=("giờ", "phút"),
+    ),
 }
 
 _NUMBER = r"(?<![A-Za-z])-?\d+(?:[.,]\d{3}(?!\d))*(?:[.,]\d+)?"
@@ -143,7 +174,7 @@ _NUMBERISH = re.compile(
     r"(?P<cur>[$€£¥])?\s?"
     rf"(?P<num>{_NUMBER})"
     r"(?:(?P<time>:\d{2})|(?P<date>-\d{2}-\d{2})|\s?(?P<range>[-–]\s?\d+(?:[.,]\d+)?))?"
-    r"(?P<suffix>\s?[%€$£¥]|[^\W\d_]+|\s?°[CF]|\s?km/h|\s?[^\W\d_]+(?=[\s,.;:!?]|$))?"
+    r"(?P<suffix>\s?[%€$£¥₫]|[^\W\d_]+|\s?°[CF]|\s?km/h|\s?[^\W\d_]+(?=[\s,.;:!?]|$))?"
 )
 
 
@@ -153,7 +184,10 @@ def _render(m: re.Match[str], text: str, language: str | None) -> str:
     if lang != "zh" and rules is None:
         return m[0]
     lead = m[0][: len(m[0]) - len(m[0].lstrip())]  # a space before the number stays
-    return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
+    try:
+        return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
+    except (ArithmeticError, LookupError, ValueError):  # too large for num2words, cn2an refuses
+        return m[0]
 
 
 def _span_language(text: str, start: int, end: int, language: str | None) -> str:
@@ -211,6 +245,10 @@ def _render_rules(m: re.Match[str], rules: Rules) -> str:
     if m["time"]:
         head = _say(rules, value, "cardinal")
         minutes = int(m["time"][1:])
+        if rules.clock is not None:
+            hours, after = rules.clock
+            tail = f" {_minutes(rules, minutes)} {after}" if minutes else ""
+            return f"{head} {hours}{tail}" + _rest(m, rules)
         tail = "" if minutes == 0 else " " + _minutes(rules, minutes)
         return head + (" o'clock" if rules.code == "en" and not tail else tail) + _rest(m, rules)
     if suffix in rules.currencies:
@@ -239,11 +277,21 @@ def _parse(number: str, rules: Rules) -> Decimal | None:
 
 
 def _say(rules: Rules, value: Decimal, to: str) -> str:
+    if rules.minus is not None and value < 0:
+        return f"{rules.minus} {_say(rules, -value, to)}"
+    if rules.point is not None and value != value.to_integral_value():
+        whole, _, decimals = f"{value:f}".partition(".")
+        digits = decimals.rstrip("0")
+        zeros = len(digits) - len(digits.lstrip("0"))
+        spoken = [_say(rules, Decimal(0), "cardinal")] * zeros + [
+            _say(rules, Decimal(digits[zeros:]), "cardinal")
+        ]
+        return " ".join([_say(rules, Decimal(whole), to), rules.point, *spoken])
     # a Decimal would lose its fraction in some languages (Italian reads 2.5 as "due")
     number: float | int = int(value) if value == value.to_integral_value() else float(value)
     try:
         return str(num2words(number, lang=rules.code, to=to))
-    except (NotImplementedError, OverflowError, TypeError, ValueError):
+    except (NotImplementedError, OverflowError, TypeError, ValueError, AttributeError):
         return str(num2words(number, lang=rules.code))
 
 
@@ -256,6 +304,9 @@ _MONTHS_EN = (
 def _date(rules: Rules, year: Decimal, month: int, day: int) -> str:
     """An ISO date: "March fifth, twenty twenty-four" in English; elsewhere day, month and
     year as numbers (num2words has no month names)."""
+    if rules.date is not None:
+        day_, month_ = (_say(rules, Decimal(n), "cardinal") for n in (day, month))
+        return rules.date.format(day=day_, month=month_, year=_say(rules, year, "cardinal"))
     spoken_year = _say(rules, year, "year")
     if rules.code == "en" and 1 <= month <= 12:
         return f"{_MONTHS_EN[month - 1]} {_say(rules, Decimal(day), 'ordinal')}, {spoken_year}"
@@ -272,7 +323,9 @@ def _money(rules: Rules, value: Decimal, currency: str) -> str:
     """An amount with its currency's name; a whole amount without "and zero cents"."""
     try:
         spoken = str(num2words(value, lang=rules.code, to="currency", currency=currency))
-    except (NotImplementedError, KeyError):
+    except (NotImplementedError, KeyError, AttributeError, ArithmeticError):
+        # no currency reading in this language, or an amount too large for num2words'
+        # currency arithmetic (decimal.InvalidOperation)
         return f"{_say(rules, value, 'cardinal')} {currency}"
     if value != value.to_integral_value():
         return spoken

@@ -62,6 +62,15 @@ class SynthesisOptions:
         le=60,
         unit="seconds",
     )
+    first_chunk_seconds: float | None = option(
+        None,
+        "Make the first chunk at most about this many seconds of speech (at the reference's "
+        "speaking rate; a clause longer than that stays whole), so that a stream's first audio "
+        "comes sooner; the rest is chunked as usual (default: the reference's chunking).",
+        gt=0,
+        le=20,
+        unit="seconds",
+    )
     target_rms: float = option(
         0.1,
         "Loudness (RMS) a quieter reference is raised to before sampling; the output is scaled "
@@ -88,6 +97,22 @@ class SynthesisOptions:
         True,
         "Write numbers, dates, times, money, percentages, units and abbreviations out as words "
         "before chunking (false: the text as given, exact reference parity).",
+    )
+    quality_check: bool = option(
+        False,
+        "Transcribe each synthesised chunk (speech recognition, f5serve[asr]) and synthesise it "
+        "again with the next seed while its character error rate is over cer_threshold, at "
+        "most max_tries times; each try is reported with the chunk's segment.",
+    )
+    max_tries: int = option(
+        3, "Tries of a chunk under quality_check, the first included.", ge=1, le=10
+    )
+    cer_threshold: float = option(
+        0.2,
+        "Character error rate over which quality_check tries a chunk again (0: the "
+        "transcript must match exactly).",
+        ge=0,
+        le=1,
     )
 
     def validate(self) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from f5serve.engine import asr, graphs, sampler, text
 from f5serve.engine import audio as audio_io
 from f5serve.engine import compile as compiling
-from f5serve.engine import graphs, sampler, text
+from f5serve.engine.asr import Attempt, Recognizer
 from f5serve.engine.batching import FlowBatcher, FlowItem
 from f5serve.engine.checkpoint import dit_weights, load_into, read_state_dict, vocab_size_of
 from f5serve.engine.config import DiTConfig, resolve_arch
@@ -28,7 +30,7 @@ from f5serve.engine.normalize import normalize_text
 from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pronounce import Lexicon
 from f5serve.engine.vocoder import Vocos
-from f5serve.errors import CheckpointMismatch, InvalidInput
+from f5serve.errors import AsrUnavailable, CheckpointMismatch, InvalidInput
 
 MAX_FRAMES = 4096  # upstream F5-TTS's cap on one chunk's total frames (reference + generated)
 # Rows × padded frames one forward may take, by device type. On a CPU a forward's cost grows
@@ -78,15 +80,17 @@ class Timings:
 @dataclass(frozen=True)
 class Segment:
     """When the text of one chunk is spoken in the output, in seconds. Consecutive segments
-    meet in the middle of their cross-fade."""
+    meet in the middle of their cross-fade. Under the quality check, ``attempts`` are the tries
+    of the chunk in order; the audio kept is the one with the lowest error rate."""
 
     text: str
     start: float
     end: float
+    attempts: tuple[Attempt, ...] = ()
 
     def shifted(self, seconds: float) -> Segment:
         """This segment ``seconds`` later (its place in a longer output)."""
-        return Segment(self.text, self.start + seconds, self.end + seconds)
+        return dataclasses.replace(self, start=self.start + seconds, end=self.end + seconds)
 
 
 def chunk_segments(
@@ -160,13 +164,26 @@ class PreparedRequest:
     options: SynthesisOptions
     timings: Timings
     started: float  # time.perf_counter() when the set-up began
+    language: str | None = None
+    recognizer: Recognizer | None = None  # transcribes the chunks under options.quality_check
+    attempts: dict[int, tuple[Attempt, ...]] = field(default_factory=dict)  # chunk → its tries
 
     def result(self, audio: np.ndarray, lengths: list[int]) -> SynthesisResult:
         """The :class:`SynthesisResult` of the joined ``audio``, whose chunks were ``lengths``
         samples long before the cross-fade (stamps the total time)."""
         self.timings.total = time.perf_counter() - self.started
         segments = chunk_segments(self.chunks, lengths, self.options.cross_fade, SAMPLE_RATE)
+        segments = [
+            dataclasses.replace(s, attempts=self.attempts.get(i, ()))
+            for i, s in enumerate(segments)
+        ]
         return SynthesisResult(audio, SAMPLE_RATE, self.chunks, self.seed, self.timings, segments)
+
+    def judge(self, index: int, wave: np.ndarray, seed: int) -> Attempt:
+        """Transcribe and rate the audio of chunk ``index`` sampled with ``seed``."""
+        assert self.recognizer is not None
+        chunk = self.chunks[index]
+        return asr.judge(self.recognizer, wave, SAMPLE_RATE, chunk, seed, self.language)
 
 
 class CrossFader:
@@ -224,9 +241,12 @@ class Engine:
         device: torch.device,
         dtype: torch.dtype,
         max_batch_frames: int | None = None,
+        text_form: text.TextForm | None = None,
     ) -> None:
         self.model = model.to(device=device, dtype=dtype).eval()
         self.vocab = vocab
+        # the Unicode form and case the model was trained on, applied to what it reads
+        self.text_form = text_form or text.AS_WRITTEN
         self.vocoder = vocoder.to(device).eval()  # always float32: small, and sensitive
         self.mel = MelSpectrogram().to(device)
         self.device = device
@@ -246,8 +266,10 @@ class Engine:
         vocoder: str | Path,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        text_form: text.TextForm | None = None,
     ) -> Engine:
-        """Load a checkpoint (.safetensors, .pt or a state dict), its vocab and a Vocos folder."""
+        """Load a checkpoint (.safetensors, .pt or a state dict), its vocab and a Vocos folder;
+        ``text_form`` is the form of the text the model was trained on (default: as written)."""
         dev, dt = resolve_device(device, dtype)
         cfg = resolve_arch(arch)
         words = text.Vocab.from_file(vocab)
@@ -265,7 +287,7 @@ class Engine:
             )
         model = DiT(cfg.with_vocab_size(len(words)))
         load_into(model, state, f"checkpoint {checkpoint}")
-        return cls(model, words, Vocos.from_dir(vocoder), dev, dt)
+        return cls(model, words, Vocos.from_dir(vocoder), dev, dt, text_form=text_form)
 
     def compile(self, mode: str = "on") -> float:
         """Compile the DiT's blocks (``on``, ``max``, or ``auto``: on for CUDA only; ``off``
@@ -291,14 +313,22 @@ class Engine:
         return FlowBatcher(self.model, graphs.StepGraphs(self.device) if self.cuda_graphs else None)
 
     def prepare_reference(
-        self, ref_audio: AudioSource, ref_text: str, options: SynthesisOptions | None = None
+        self,
+        ref_audio: AudioSource,
+        ref_text: str,
+        options: SynthesisOptions | None = None,
+        recognizer: Recognizer | None = None,
+        language: str | None = None,
     ) -> Reference:
         """Decode, clean up (``options.preprocess_ref``), normalise loudness and compute the mel
-        of a prompt."""
+        of a prompt. An empty ``ref_text`` is what ``recognizer`` hears in the clip as used
+        (after the clean-up; ``language`` a hint), when one is given."""
         opts = options or SynthesisOptions()
         prepared = audio_io.prepare_reference(
             ref_audio, clean=opts.preprocess_ref, target_rms=opts.target_rms
         )
+        if not ref_text.strip() and recognizer is not None:
+            ref_text = recognizer.transcribe(prepared.audio, SAMPLE_RATE, language).text
         samples = torch.from_numpy(np.ascontiguousarray(prepared.audio, dtype=np.float32))
         with torch.inference_mode():
             mel = self.mel(samples.to(self.device)[None])[0].transpose(0, 1)  # [frames, 100]
@@ -312,10 +342,17 @@ class Engine:
             target_rms=opts.target_rms,
         )
 
-    def plan_chunks(self, gen_text: str, ref: Reference, speed: float) -> list[str]:
-        """Split ``gen_text`` into chunks that fit the reference's speaking-rate budget."""
+    def plan_chunks(
+        self, gen_text: str, ref: Reference, speed: float, first_chunk_seconds: float | None = None
+    ) -> list[str]:
+        """Split ``gen_text`` into chunks that fit the reference's speaking-rate budget (the
+        first one, when ``first_chunk_seconds`` is given, about that many seconds of speech)."""
         budget = text.max_chunk_bytes(ref.transcript, ref.seconds, speed)
-        chunks = text.chunk_text(gen_text, budget)
+        first = None
+        if first_chunk_seconds is not None:
+            first = text.speech_bytes(ref.transcript, ref.seconds, first_chunk_seconds, speed)
+            first = min(first, budget)
+        chunks = text.chunk_text(gen_text, budget, first)
         if not chunks:
             raise InvalidInput("text has nothing to synthesise")
         return chunks
@@ -330,6 +367,7 @@ class Engine:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         pronunciations: Mapping[str, str] | Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> SynthesisResult:
         """Speak ``text`` in the voice of ``ref_audio`` (whose transcript is ``ref_text``).
@@ -341,13 +379,43 @@ class Engine:
         ``max_batch_frames``. ``pronunciations`` (``{word or /pattern/: replacement}``, see
         :mod:`~f5serve.engine.pronounce`) respell words first; ``language`` (ISO 639-1) says
         how ``options.normalize`` reads numbers among Latin-script words (default: English).
+        A speech ``recognizer`` (:class:`~f5serve.engine.asr.LazyRecognizer`, with the extra
+        ``f5serve[asr]``) transcribes a clip given without ``ref_text`` and runs
+        ``options.quality_check``, which needs one.
         """
         opts = resolve(options, overrides)
         lexicon = to_lexicon(pronunciations)
-        request = self.prepare_request(text, ref_audio, ref_text, opts, progress, language, lexicon)
+        request = self.prepare_request(
+            text, ref_audio, ref_text, opts, progress, language, lexicon, recognizer
+        )
         waves = self.run_items(request.ref, request.items, request.timings)
+        if opts.quality_check:
+            waves = self.check_chunks(request, waves)
         joined = cross_fade_join(waves, opts.cross_fade, SAMPLE_RATE)
         return request.result(joined, [len(w) for w in waves])
+
+    def check_chunks(self, request: PreparedRequest, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """The quality check of a whole request: each chunk's audio transcribed and, while it
+        reads badly, sampled again with the next seed (the chunks that need another try are
+        batched together); the audio kept of each chunk (:func:`~f5serve.engine.asr.best`),
+        the tries recorded in ``request.attempts``."""
+        tries = [[request.judge(i, wave, request.seed + i)] for i, wave in enumerate(waves)]
+        kept = [[wave] for wave in waves]
+        while again := [
+            (i, seed)
+            for i in range(len(waves))
+            if (seed := asr.next_seed(tries[i], request.options)) is not None
+        ]:
+            items = [
+                self.make_item(request.ref, request.chunks[i], seed, request.options)
+                for i, seed in again
+            ]
+            new = self.run_items(request.ref, items, request.timings)
+            for (i, seed), wave in zip(again, new, strict=True):
+                tries[i].append(request.judge(i, wave, seed))
+                kept[i].append(wave)
+        request.attempts = {i: tuple(t) for i, t in enumerate(tries)}
+        return [k[asr.best(t)] for k, t in zip(kept, tries, strict=True)]
 
     def prepare_request(
         self,
@@ -358,19 +426,27 @@ class Engine:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
     ) -> PreparedRequest:
         """Set a request up: validate it, put its words right (:func:`prepare_text`), prepare
-        the reference (unless given prepared), plan the chunks, pick the seed and make one
-        :class:`FlowItem` per chunk, each reporting the request's overall progress."""
+        the reference (unless given prepared; ``recognizer`` transcribes a clip without
+        ``ref_text``), plan the chunks, pick the seed and make one :class:`FlowItem` per chunk,
+        each reporting the request's overall progress. ``options.quality_check`` needs the
+        ``recognizer``."""
         started = time.perf_counter()
         check_request(gen_text, options)
+        if options.quality_check and recognizer is None:
+            raise AsrUnavailable(
+                "quality_check transcribes the chunks: give a speech recognizer "
+                f"(recognizer=LazyRecognizer(), {asr.INSTALL_HINT})"
+            )
         gen_text = prepare_text(gen_text, options, language, lexicon)
         ref = (
             ref_audio
             if isinstance(ref_audio, Reference)
-            else self.prepare_reference(ref_audio, ref_text, options)
+            else self.prepare_reference(ref_audio, ref_text, options, recognizer, language)
         )
-        chunks = self.plan_chunks(gen_text, ref, options.speed)
+        chunks = self.plan_chunks(gen_text, ref, options.speed, options.first_chunk_seconds)
         seed = options.seed if options.seed is not None else random.randrange(2**31)
         reporters = chunk_reporters(progress, len(chunks), options.nfe_steps)
         items = [
@@ -378,7 +454,9 @@ class Engine:
             for i, chunk in enumerate(chunks)
         ]
         timings = Timings(reference=time.perf_counter() - started)
-        return PreparedRequest(ref, chunks, seed, items, options, timings, started)
+        return PreparedRequest(
+            ref, chunks, seed, items, options, timings, started, language, recognizer
+        )
 
     def make_item(
         self,
@@ -388,12 +466,15 @@ class Engine:
         opts: SynthesisOptions,
         on_step: Callable[[int], None] | None = None,
     ) -> FlowItem:
-        """Everything one chunk needs to be sampled: conditioning, noise, duration and grid."""
-        ids = text.text_to_ids(ref.text + chunk, self.vocab)
+        """Everything one chunk needs to be sampled: conditioning, noise, duration and grid.
+
+        The model reads the reference text and the chunk in its :class:`~text.TextForm`."""
+        ref_text, chunk = self.text_form.apply(ref.text), self.text_form.apply(chunk)
+        ids = text.text_to_ids(ref_text + chunk, self.vocab)
         if opts.fix_duration is not None:
             frames = sampler.frames_for_seconds(opts.fix_duration, SAMPLE_RATE, HOP_LENGTH)
         else:
-            frames = sampler.estimate_frames(ref.frames, ref.text, chunk, opts.speed)
+            frames = sampler.estimate_frames(ref.frames, ref_text, chunk, opts.speed)
         frames = sampler.clamp_frames(frames, len(ids), ref.mel.shape[0], MAX_FRAMES)
         cond_frames = min(ref.mel.shape[0], frames)
         cond = torch.zeros(frames, ref.mel.shape[1], device=self.device, dtype=self.dtype)

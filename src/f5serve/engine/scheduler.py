@@ -5,10 +5,25 @@ Callers (API handlers, queue workers) ``await scheduler.synthesize(...)`` or ite
 admits waiting chunks within a frame budget, drops cancelled ones, and vocodes the chunks that
 finished. Results equal serving each request alone.
 
-Admission is first come, first served, except that among the first :data:`ADMIT_WINDOW`
-waiting chunks the one that adds the least padding joins first (equal lengths keep arrival
-order; a request's chunks keep their order); a chunk is passed over by at most
-:data:`MAX_OVERTAKES` later ones, then nothing may pass it.
+Admission is first come, first served, with two exceptions, both bounded:
+
+- *Stream openers first.* The first chunk of a streamed request (:meth:`Scheduler.stream`,
+  :meth:`Scheduler.stream_chunks`) is what its listener waits for, so it joins before waiting
+  chunks that are not openers: later chunks of streams already playing, and chunks of
+  whole-file requests (whose first audio waits for their last chunk anyway). A chunk is passed
+  by at most :data:`MAX_OPENERS_AHEAD` openers that came after it; then no opener may pass it.
+- *Least padding.* Among the first :data:`ADMIT_WINDOW` waiting chunks (and among the openers)
+  the one that adds the least padding to the running batch joins first (equal lengths keep
+  arrival order; a request's chunks keep their order); a chunk is passed over this way by at
+  most :data:`MAX_OVERTAKES` later ones, then nothing but an opener (within its own bound) may
+  pass it.
+
+So a waiting chunk is admitted after at most ``MAX_OPENERS_AHEAD + MAX_OVERTAKES`` chunks that
+arrived after it: nothing starves. ``Scheduler(openers=...)`` chooses how openers are treated:
+``"first"`` (the default) as above; ``"off"``: like any other chunk; ``"alone"``: first, and
+while an opener runs or waits, a non-empty batch takes no other chunk that has not yet been
+passed by :data:`MAX_OPENERS_AHEAD` openers (so openers are not slowed by long later chunks;
+those wait at most until the running openers finish or that many openers passed them).
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from f5serve.engine import asr
+from f5serve.engine.asr import Attempt, Recognizer
 from f5serve.engine.batching import FlowItem, padded_frames
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions, resolve
@@ -47,7 +64,9 @@ from f5serve.errors import F5ServeError, Overloaded
 log = logging.getLogger(__name__)
 
 ADMIT_WINDOW = 8  # waiting chunks compared for the next place in the batch
-MAX_OVERTAKES = 4  # later arrivals that may join before a waiting chunk
+MAX_OVERTAKES = 4  # later arrivals that may join before a waiting chunk for less padding
+MAX_OPENERS_AHEAD = 32  # later stream openers that may join before a waiting chunk
+OPENER_MODES = ("off", "first", "alone")  # how a stream's first chunk is admitted
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,7 @@ class StreamedChunk:
     text: str
     start: float  # seconds into the whole output where this chunk's segment begins
     end: float  # where its audio ends (the next segment starts mid-fade, before that)
+    attempts: tuple[Attempt, ...] = ()  # the quality check's tries of the chunk
 
 
 @dataclass(eq=False)
@@ -85,7 +105,9 @@ class _Chunk:
     request: _Request
     index: int
     item: FlowItem
-    overtaken: int = 0  # later chunks admitted before this one
+    opener: bool = False  # the first chunk of a streamed request
+    overtaken: int = 0  # later chunks admitted before this one for less padding
+    openers_ahead: int = 0  # later stream openers admitted before this one (not an opener)
 
     @property
     def work(self) -> int:
@@ -102,8 +124,12 @@ class Scheduler:
         *,
         max_batch_frames: int | None = None,
         max_queued_requests: int = 64,
+        openers: str = "first",
     ) -> None:
+        if openers not in OPENER_MODES:
+            raise ValueError(f"openers must be one of {', '.join(OPENER_MODES)}, not {openers!r}")
         self.engine = engine
+        self.openers = openers  # how streams' first chunks are admitted (module docstring)
         self.max_batch_frames = max_batch_frames or engine.max_batch_frames
         self.max_queued_requests = max_queued_requests
         self._batcher = engine.new_batcher()
@@ -155,16 +181,20 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> SynthesisResult:
         """Like :meth:`Engine.synthesize`, sharing the device with every other caller.
 
         ``ref_audio`` may be a :class:`Reference` prepared earlier (a cached voice); then
         ``ref_text`` is unused. Cancelling the awaiting task frees the request's batch slots
-        at the next flow step.
+        at the next flow step. Under ``options.quality_check`` a chunk tried again joins the
+        back of the queue.
         """
         opts = resolve(options, overrides)
-        request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
+        request = await self._submit(
+            text, ref_audio, ref_text, opts, progress, language, lexicon, recognizer, streamed=False
+        )
         parts = [chunk.audio async for chunk in self._audio(request)]
         return request.prepared.result(np.concatenate(parts), request.lengths)
 
@@ -178,6 +208,7 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> AsyncIterator[np.ndarray]:
         """Yield the audio in order as chunks finish (chunk 1 plays while later ones run).
@@ -192,6 +223,7 @@ class Scheduler:
             progress=progress,
             language=language,
             lexicon=lexicon,
+            recognizer=recognizer,
             **overrides,
         ):
             if len(chunk.audio):
@@ -207,12 +239,15 @@ class Scheduler:
         progress: ProgressCallback | None = None,
         language: str | None = None,
         lexicon: Lexicon | None = None,
+        recognizer: Recognizer | None = None,
         **overrides: Any,
     ) -> AsyncIterator[StreamedChunk]:
         """Like :meth:`stream`, one :class:`StreamedChunk` per chunk of the text, with its text
         and where it lies in the whole output."""
         opts = resolve(options, overrides)
-        request = await self._submit(text, ref_audio, ref_text, opts, progress, language, lexicon)
+        request = await self._submit(
+            text, ref_audio, ref_text, opts, progress, language, lexicon, recognizer, streamed=True
+        )
         async for chunk in self._audio(request):
             yield chunk
 
@@ -222,12 +257,9 @@ class Scheduler:
         texts = request.prepared.chunks
         try:
             for index in range(len(texts)):
-                while index not in arrived:
-                    got = await request.delivered.get()
-                    if isinstance(got, BaseException):
-                        raise got
-                    arrived[got[0]] = got[1]
-                wave = arrived.pop(index)
+                wave = await _arrival(request, arrived, index)
+                if request.prepared.options.quality_check:
+                    wave = await self._checked(request, arrived, index, wave)
                 request.lengths.append(len(wave))
                 piece = fader.push(wave)
                 if index == len(texts) - 1:
@@ -238,9 +270,32 @@ class Scheduler:
                 segment = chunk_segments(
                     texts[: index + 1], request.lengths, cross_fade, SAMPLE_RATE
                 )[-1]
-                yield StreamedChunk(piece, index, segment.text, segment.start, segment.end)
+                attempts = request.prepared.attempts.get(index, ())
+                yield StreamedChunk(
+                    piece, index, segment.text, segment.start, segment.end, attempts
+                )
         finally:
             self._cancel(request)
+
+    async def _checked(
+        self, request: _Request, arrived: dict[int, np.ndarray], index: int, wave: np.ndarray
+    ) -> np.ndarray:
+        """The quality check of chunk ``index`` (whose first audio is ``wave``): transcribed
+        in a thread and, while it reads badly, queued again with the next seed; the audio
+        kept, the tries recorded in ``request.prepared.attempts``."""
+        prepared = request.prepared
+        tries = [await asyncio.to_thread(prepared.judge, index, wave, prepared.seed + index)]
+        kept = [wave]
+        while (seed := asr.next_seed(tries, prepared.options)) is not None:
+            chunk = prepared.chunks[index]
+            item = self.engine.make_item(prepared.ref, chunk, seed, prepared.options)
+            with self._wake:
+                self._pending.append(_Chunk(request, index, item))
+                self._wake.notify_all()
+            kept.append(await _arrival(request, arrived, index))
+            tries.append(await asyncio.to_thread(prepared.judge, index, kept[-1], seed))
+        prepared.attempts[index] = tuple(tries)
+        return kept[asr.best(tries)]
 
     # ------------------------------------------------------------------ submission
 
@@ -253,7 +308,12 @@ class Scheduler:
         progress: ProgressCallback | None,
         language: str | None,
         lexicon: Lexicon | None,
+        recognizer: Recognizer | None,
+        *,
+        streamed: bool,
     ) -> _Request:
+        """Prepare a request and queue its chunks; a ``streamed`` one's first chunk is an
+        opener (see the module's admission rule)."""
         check_request(text, options)  # a bad request is 422 even when the queue is full
         self._check_capacity()  # before the (costly) reference preparation
         loop = asyncio.get_running_loop()
@@ -267,9 +327,13 @@ class Scheduler:
             on_progress,
             language,
             lexicon,
+            recognizer,
         )
         request = _Request(loop, prepared)
-        queued = [_Chunk(request, i, item) for i, item in enumerate(prepared.items)]
+        queued = [
+            _Chunk(request, i, item, opener=streamed and i == 0 and self.openers != "off")
+            for i, item in enumerate(prepared.items)
+        ]
         self.start()
         with self._wake:
             self._check_capacity()
@@ -323,11 +387,19 @@ class Scheduler:
 
     def _admit(self) -> None:
         while (
-            index := next_admission(self._batcher.items, self._pending, self.max_batch_frames)
+            index := next_admission(
+                self._batcher.items, self._pending, self.max_batch_frames, self._hold_others()
+            )
         ) is not None:
             chunk = take(self._pending, index)
             self._batcher.add(chunk.item)
             self._active[chunk.item] = chunk
+
+    def _hold_others(self) -> bool:
+        """Whether chunks that are not openers wait for the openers (``openers="alone"``)."""
+        return self.openers == "alone" and any(
+            c.opener for c in [*self._active.values(), *self._pending]
+        )
 
     def _step(self) -> None:
         work = self._batcher.padded_frames()
@@ -373,40 +445,69 @@ class Scheduler:
         self._active.clear()
 
 
-def next_admission(active: list[FlowItem], waiting: Sequence[_Chunk], budget: int) -> int | None:
+def next_admission(
+    active: list[FlowItem], waiting: Sequence[_Chunk], budget: int, hold_others: bool = False
+) -> int | None:
     """Index in ``waiting`` of the chunk to add to a batch of ``active`` items, or None.
 
-    An empty batch takes the first. Otherwise, of the first :data:`ADMIT_WINDOW` chunks that
-    fit the budget (the first waiting chunk of each request only, and none past a chunk already
-    overtaken :data:`MAX_OVERTAKES` times), the one adding the least padding; the earliest wins
-    ties.
+    The candidates are the first waiting chunk of each request that fits the budget (any chunk
+    fits an empty batch): every stream opener up to the first chunk that no opener may pass
+    (one passed by :data:`MAX_OPENERS_AHEAD` openers, or an opener passed
+    :data:`MAX_OVERTAKES` times), and the other chunks among the first :data:`ADMIT_WINDOW` up
+    to the first chunk passed :data:`MAX_OVERTAKES` times. An opener wins over any other
+    chunk; then the least padding added; then the earliest. With ``hold_others``, a non-empty
+    batch takes no chunk but openers and chunks passed by :data:`MAX_OPENERS_AHEAD` openers.
     """
-    if not waiting:
-        return None
-    if not active:
-        return 0
     base = padded_frames(active)
-    best, least = None, 0
+    best, best_key = None, (True, 0, 0)
     seen: set[int] = set()
-    for i, chunk in enumerate(islice(waiting, ADMIT_WINDOW)):
+    ordinary_open, openers_open = True, True  # whether such chunks may still be taken
+    for i, chunk in enumerate(waiting):
+        if not openers_open and not (ordinary_open and i < ADMIT_WINDOW):
+            break
         first = id(chunk.request) not in seen
         seen.add(id(chunk.request))
-        total = padded_frames([*active, chunk.item])
-        padding = total - base - chunk.item.rows * chunk.item.frames
-        if first and total <= budget and (best is None or padding < least):
-            best, least = i, padding
+        if chunk.opener:
+            allowed = openers_open
+        else:
+            held = hold_others and bool(active) and chunk.openers_ahead < MAX_OPENERS_AHEAD
+            allowed = ordinary_open and i < ADMIT_WINDOW and not held
+        if first and allowed:
+            total = padded_frames([*active, chunk.item])
+            padding = total - base - chunk.item.rows * chunk.item.frames
+            key = (not chunk.opener, padding, i)
+            if (not active or total <= budget) and (best is None or key < best_key):
+                best, best_key = i, key
         if chunk.overtaken >= MAX_OVERTAKES:
-            break
+            ordinary_open = False
+            openers_open = openers_open and not chunk.opener
+        if chunk.openers_ahead >= MAX_OPENERS_AHEAD:
+            openers_open = False
     return best
 
 
 def take(waiting: deque[_Chunk], index: int) -> _Chunk:
-    """Remove and return ``waiting[index]``; each chunk before it was overtaken once more."""
+    """Remove and return ``waiting[index]``; each chunk before it was passed once more (by an
+    opener, or for less padding)."""
     chunk = waiting[index]
     del waiting[index]
     for earlier in islice(waiting, index):
-        earlier.overtaken += 1
+        if chunk.opener and not earlier.opener:
+            earlier.openers_ahead += 1
+        else:
+            earlier.overtaken += 1
     return chunk
+
+
+async def _arrival(request: _Request, arrived: dict[int, np.ndarray], index: int) -> np.ndarray:
+    """The audio of chunk ``index`` once delivered (chunks delivered before it are kept in
+    ``arrived``); a delivered failure is raised."""
+    while index not in arrived:
+        got = await request.delivered.get()
+        if isinstance(got, BaseException):
+            raise got
+        arrived[got[0]] = got[1]
+    return arrived.pop(index)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, progress: ProgressCallback) -> ProgressCallback:

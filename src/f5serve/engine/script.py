@@ -4,6 +4,7 @@ each spoken in its own voice, and the takes joined with a pause.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from f5serve.engine.asr import Recognizer
 from f5serve.engine.mel import SAMPLE_RATE
 from f5serve.engine.options import SynthesisOptions, resolve
 from f5serve.engine.pipeline import (
@@ -107,10 +109,12 @@ def synthesize_script(
     options: SynthesisOptions | None = None,
     language: str | None = None,
     pronunciations: Mapping[str, str] | Lexicon | None = None,
+    recognizer: Recognizer | None = None,
     **overrides: Any,
 ) -> SynthesisResult:
     """Speak a script with :meth:`Engine.synthesize`, each line in the voice its tag names
-    (``voices[None]``: text before the first tag) with the same options; the lines are joined
+    (``voices[None]``: text before the first tag) with the same options and ``recognizer``
+    (which transcribes a voice given without its transcript); the lines are joined
     with ``options.speaker_pause`` seconds of silence. A name missing from ``voices`` is
     :class:`InvalidInput` before anything is synthesised."""
     opts = resolve(options, overrides)
@@ -127,6 +131,7 @@ def synthesize_script(
                 options=opts,
                 language=language,
                 pronunciations=pronunciations,
+                recognizer=recognizer,
             )
         )
     take = join_takes([Take(r.audio, r.segments) for r in results], opts.speaker_pause, SAMPLE_RATE)
@@ -136,4 +141,4 @@ def synthesize_script(
 
 
 def _rounded(s: Segment) -> Segment:
-    return Segment(s.text, round(s.start, 3), round(s.end, 3))
+    return dataclasses.replace(s, start=round(s.start, 3), end=round(s.end, 3))

@@ -94,6 +94,43 @@ def _split_vocab_lines(content: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
+# --------------------------------------------------------------------------- text form
+
+
+UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+@dataclass(frozen=True)
+class TextForm:
+    """The form of the text a model was trained on, applied to what it reads before tokenising.
+
+    The official models read text as written (the default: nothing changes). Community models
+    trained on transcripts in one Unicode form and case need the same here: the Vietnamese
+    models of ``hynt`` were trained on lower-case text, and a letter typed decomposed ("e" and
+    two combining marks for "ệ") would not match the precomposed letters of such a vocabulary,
+    so they read ``TextForm("NFC", lowercase=True)``.
+    """
+
+    unicode: str | None = None  # one of UNICODE_FORMS, or None: as given
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        if self.unicode is not None and self.unicode not in UNICODE_FORMS:
+            raise ModelError(
+                f"text form unicode={self.unicode!r} is not one of {', '.join(UNICODE_FORMS)}"
+            )
+
+    def apply(self, text: str) -> str:
+        """``text`` in this form."""
+        if self.unicode is not None:
+            text = unicodedata.normalize(self.unicode, text)  # type: ignore[arg-type]
+        return text.lower() if self.lowercase else text
+
+
+AS_WRITTEN = TextForm()
+"""The form of the official models: the text as written."""
+
+
 # --------------------------------------------------------------------------- pinyin tokens
 
 
@@ -258,17 +295,19 @@ def _with_trailing_space(sentence: str) -> str:
     return sentence
 
 
-def chunk_text(text: str, max_chars: int) -> list[str]:
+def chunk_text(text: str, max_chars: int, first_max_chars: int | None = None) -> list[str]:
     """Split after sentence punctuation and pack sentences into chunks of ~``max_chars`` bytes.
 
     A sentence is added while the current chunk's bytes plus the sentence's bytes stay within
-    ``max_chars`` (the appended space is not counted); a single sentence longer than the budget
-    becomes its own chunk. Chunks are stripped; empty chunks are dropped.
+    ``max_chars`` (``first_max_chars``, when given, for the first chunk; the appended space is
+    not counted); a single sentence longer than the budget becomes its own chunk. Chunks are
+    stripped; empty chunks are dropped.
     """
     chunks: list[str] = []
     current = ""
     for sentence in _SENTENCE_SPLIT.split(text):
-        if utf8_len(current) + utf8_len(sentence) <= max_chars:
+        budget = max_chars if chunks or first_max_chars is None else first_max_chars
+        if utf8_len(current) + utf8_len(sentence) <= budget:
             current += _with_trailing_space(sentence)
             continue
         if current:
@@ -287,6 +326,13 @@ def max_chunk_bytes(ref_text: str, ref_seconds: float, speed: float = 1.0) -> in
     audio. A reference of 22 s or more gives a budget ≤ 0, where every sentence becomes its own
     chunk, as in the reference; the result is clamped at 0, which chunks identically.
     """
+    return speech_bytes(ref_text, ref_seconds, MAX_TOTAL_SECONDS - ref_seconds, speed)
+
+
+def speech_bytes(ref_text: str, ref_seconds: float, seconds: float, speed: float = 1.0) -> int:
+    """Bytes of text spoken in about ``seconds`` at the reference's rate (``ref_text`` in
+    ``ref_seconds``) times ``speed``: ``int(bytes(ref_text) / ref_seconds · seconds · speed)``,
+    at least 0."""
     if not math.isfinite(ref_seconds) or ref_seconds <= 0:
         raise InvalidInput(
             f"reference audio duration must be positive, got {ref_seconds}",
@@ -294,5 +340,5 @@ def max_chunk_bytes(ref_text: str, ref_seconds: float, speed: float = 1.0) -> in
         )
     if not math.isfinite(speed) or speed <= 0:
         raise InvalidInput(f"speed must be positive, got {speed}", details={"field": "speed"})
-    budget = utf8_len(ref_text) / ref_seconds * (MAX_TOTAL_SECONDS - ref_seconds) * speed
+    budget = utf8_len(ref_text) / ref_seconds * seconds * speed
     return max(0, int(budget))

@@ -106,15 +106,21 @@ class ISTFT(nn.Module):
         )
         return out[:, 0, 0, :]
 
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        # spec: [B, n_fft/2 + 1, T] complex → [B, T·hop]
+    def forward(self, spec: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``spec: [B, n_fft/2 + 1, T]`` complex → ``[B, T·hop]``. With ``mask: [B, T]`` (True
+        on a row's real frames, which come first), a row of ``n`` real frames is exact up to
+        sample ``n·hop``, as if it were alone, and not a number after that."""
         pad = (self.n_fft - self.hop) // 2
         frames = (
             torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
         )
-        wave = self._overlap_add(frames)[:, pad:-pad]
         window_sq = self.window.square()[None, :, None].expand(1, -1, spec.shape[-1])
-        envelope = self._overlap_add(window_sq)[0, pad:-pad]
+        if mask is not None:  # an item's padded frames add nothing to its samples
+            keep = mask[:, None, :]  # [B, 1, T]
+            frames = frames * keep
+            window_sq = window_sq * keep
+        wave = self._overlap_add(frames)[:, pad:-pad]
+        envelope = self._overlap_add(window_sq)[:, pad:-pad]
         return wave / envelope
 
 
@@ -126,10 +132,11 @@ class ISTFTHead(nn.Module):
         self.out = nn.Linear(cfg.dim, cfg.n_fft + 2)
         self.istft = ISTFT(cfg.n_fft, cfg.hop_length)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x: [B, T, C]`` → ``[B, T·hop]`` (``mask``: see :meth:`ISTFT.forward`)."""
         mag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
         mag = torch.clip(torch.exp(mag), max=1e2)
-        out: torch.Tensor = self.istft(torch.polar(mag, phase))
+        out: torch.Tensor = self.istft(torch.polar(mag, phase), mask)
         return out
 
 
@@ -148,15 +155,18 @@ class Vocos(nn.Module):
 
     @torch.inference_mode()
     def decode_batch(self, mels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Vocode mels of different lengths (each ``[T_i, 100]``) in one backbone pass.
+        """Vocode mels of different lengths (each ``[T_i, 100]``) in one batched pass.
 
-        The inverse STFT runs per item: its overlap-add and window envelope at an item's end
-        depend on the number of frames, so it is not batched across lengths.
+        The padded frames are masked in the backbone and left out of each item's overlap-add
+        and window envelope (which depend on where the item ends), and each waveform is cut at
+        its own length, so every item equals itself vocoded alone.
         """
         lengths = [int(m.shape[0]) for m in mels]
         padded = nn.utils.rnn.pad_sequence(mels, batch_first=True).transpose(1, 2)  # [B, 100, T]
-        features = self.backbone(padded, length_mask(lengths, padded.device))  # [B, T, C]
-        return [self.head(features[i : i + 1, :n])[0] for i, n in enumerate(lengths)]
+        mask = length_mask(lengths, padded.device)
+        waves = self.head(self.backbone(padded, mask), mask)  # [B, T·hop]
+        hop = self.cfg.hop_length
+        return [waves[i, : n * hop] for i, n in enumerate(lengths)]
 
     @classmethod
     def from_dir(cls, path: str | Path) -> Vocos:

@@ -22,11 +22,21 @@ from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
 from f5serve.http.forward import ForwardMiddleware, Relay
 from f5serve.http.limits import BodyLimit
+from f5serve.http.schemas import error_responses
 from f5serve.http.web import install_web
 
 log = logging.getLogger(__name__)
 
 BODY_OVERHEAD = 1_000_000  # JSON and multipart framing on top of an upload's (base64) bytes
+# what every route behind a key may answer: no valid key, over the key's requests per minute
+KEY_ERRORS = error_responses(
+    401,
+    429,
+    descriptions={
+        401: "A missing, unknown or revoked API key",
+        429: "Over a limit of the API key (Retry-After)",
+    },
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,8 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     protected = [Depends(require_api_key)]
     for module in (tts, jobs, voices, openai):
-        app.include_router(module.router, dependencies=protected)
-    app.include_router(system.metrics_router, dependencies=protected)
+        app.include_router(module.router, dependencies=protected, responses=KEY_ERRORS)
+    app.include_router(system.metrics_router, dependencies=protected, responses=KEY_ERRORS)
     app.include_router(stream_input.router)  # a WebSocket: it checks the key itself
     install_web(app)
     return app
@@ -82,6 +92,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _start(services: Services) -> None:
+    warn_if_open(services.settings.host, await asyncio.to_thread(services.tenancy.enabled))
     imported = await asyncio.to_thread(services.voices.import_dir)
     if imported:
         log.info("imported %d voice(s) from %s", imported, services.settings.voices_dir)
@@ -107,10 +118,9 @@ async def _observe(
 
 def serve(settings: Settings) -> None:
     """Run the HTTP door until it is stopped (what ``f5serve serve`` and ``f5serve worker``
-    start): warn when it is open to other machines without keys, load the default model first
+    start; it warns when it is open to other machines without keys): load the default model first
     (so that a model that cannot load is one line, not a traceback), then serve. A start-up
     that fails with one of our errors (a read-only database) raises it once uvicorn stops."""
-    warn_if_open(settings.host, settings.api_key_set)
     app = create_app(settings)
     if settings.preload:
         app.state.services.preload()

@@ -1,4 +1,4 @@
-"""Forwarding: an API replica that runs no models (``--no-run-worker`` on PostgreSQL) sends each
+"""Forwarding: an API replica that runs no models (``--no-worker`` on PostgreSQL) sends each
 sync request (``/v1/tts``, ``/v1/tts/upload``, ``/v1/audio/speech``, streaming included) to the
 least loaded live worker that serves the request's model, and relays the answer as it comes.
 

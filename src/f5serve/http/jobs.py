@@ -1,5 +1,6 @@
 """Jobs: submit (202 once committed), status with progress, download in any format, cancel,
-list with paging and a status filter."""
+list with paging and a status filter. A key sees only its own jobs (an admin key every job);
+another key's job is 404, as if it did not exist."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from f5serve.core.jobs.store import EXPIRED, SUCCEEDED, as_utc
 from f5serve.core.services import Services
 from f5serve.core.subtitles import CONTENT_TYPES, SubtitleFormat, render_subtitles
 from f5serve.core.synthesis import check_text
+from f5serve.core.tenants import Tenant
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import AUDIO_CONTENT, ServicesDep, audio_response
 from f5serve.http.schemas import (
     JobList,
@@ -29,7 +32,7 @@ from f5serve.http.schemas import (
 )
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-ERRORS = error_responses(400, 401, 404, 409, 410, 413, 422, 429, 503)
+ERRORS = error_responses(400, 404, 409, 410, 413, 422, 503)
 SUBTITLES: dict[str, Any] = {t: {"schema": {"type": "string"}} for t in CONTENT_TYPES.values()}
 
 
@@ -40,10 +43,10 @@ SUBTITLES: dict[str, Any] = {t: {"schema": {"type": "string"}} for t in CONTENT_
     response_model=JobSubmitted,
     responses={200: {"model": JobSubmitted, "description": "The job already existed"}, **ERRORS},
 )
-async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
+async def submit(body: JobRequest, services: ServicesDep, tenant: TenantDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
-    job, created = await services.submit_job(body.job_id or uuid.uuid4().hex, speech)
+    job, created = await services.submit_job(body.job_id or uuid.uuid4().hex, speech, tenant)
     status = job_status(job)
     return JSONResponse(
         {"job_id": job.id, "status": status.status, "links": status.links},
@@ -54,24 +57,25 @@ async def submit(body: JobRequest, services: ServicesDep) -> JSONResponse:
 @router.get("", summary="List jobs, newest first", responses=ERRORS)
 async def list_jobs(
     services: ServicesDep,
+    tenant: TenantDep,
     status: Annotated[str | None, Query(description="Only jobs with this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
-    page = await asyncio.to_thread(services.jobs.page, status, limit, offset)
+    page = await asyncio.to_thread(services.jobs.page, status, limit, offset, tenant)
     jobs = [job_status(row) for row in page.jobs]
     return JobList(jobs=jobs, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", summary="Status, progress and result of a job", responses=ERRORS)
-async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
-    return job_status(await asyncio.to_thread(services.jobs.get, job_id))
+async def get_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> JobStatus:
+    return job_status(await asyncio.to_thread(services.jobs.get, job_id, tenant))
 
 
 @router.delete("/{job_id}", summary="Cancel a queued or running job", responses=ERRORS)
-async def cancel_job(job_id: str, services: ServicesDep) -> JobStatus:
-    before = (await asyncio.to_thread(services.jobs.get, job_id)).status
-    row = await asyncio.to_thread(services.jobs.cancel, job_id)
+async def cancel_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> JobStatus:
+    before = (await asyncio.to_thread(services.jobs.get, job_id, tenant)).status
+    row = await asyncio.to_thread(services.jobs.cancel, job_id, tenant)
     if row.status == "cancelled" and before != "cancelled":
         services.worker.cancel(job_id)
         services.metrics.jobs.labels("cancelled").inc()
@@ -86,10 +90,11 @@ async def cancel_job(job_id: str, services: ServicesDep) -> JobStatus:
 )
 async def job_audio(
     services: ServicesDep,
+    tenant: TenantDep,
     job_id: str,
     format: FormatName = "wav",
 ) -> Response:
-    result = await _finished_result(services, job_id, "audio")
+    result = await _finished_result(services, tenant, job_id, "audio")
     data = await asyncio.to_thread(read_output, services.storage, result["output_key"], format)
     filename = output_format(format).file_name(job_id)
     return audio_response(
@@ -104,9 +109,9 @@ async def job_audio(
     responses={200: {"content": SUBTITLES}, **ERRORS},
 )
 async def job_subtitles(
-    services: ServicesDep, job_id: str, format: SubtitleFormat = "srt"
+    services: ServicesDep, tenant: TenantDep, job_id: str, format: SubtitleFormat = "srt"
 ) -> Response:
-    result = await _finished_result(services, job_id, "subtitles")
+    result = await _finished_result(services, tenant, job_id, "subtitles")
     text = render_subtitles(result.get("segments", []), format)
     filename = f"{job_id}.{format}"
     return Response(
@@ -116,9 +121,11 @@ async def job_subtitles(
     )
 
 
-async def _finished_result(services: Services, job_id: str, what: str) -> dict[str, Any]:
+async def _finished_result(
+    services: Services, tenant: Tenant | None, job_id: str, what: str
+) -> dict[str, Any]:
     """The result of a job that has succeeded (410 once expired, 409 before it is done)."""
-    job = await asyncio.to_thread(services.jobs.get, job_id)
+    job = await asyncio.to_thread(services.jobs.get, job_id, tenant)
     if job.status == EXPIRED:
         raise Expired(f"the {what} of job {job_id!r} has expired and was deleted")
     if job.status != SUCCEEDED or not job.result:

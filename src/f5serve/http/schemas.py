@@ -5,7 +5,7 @@ The speech fields shared with RunPod and stored jobs are :mod:`f5serve.core.para
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,12 +36,25 @@ class TTSRequest(SpeechParams):
     )
 
 
+class ChunkAttempt(BaseModel):
+    """One try of a chunk under quality_check."""
+
+    seed: int
+    cer: float = Field(description="Character error rate of what was heard against the text.")
+    heard: str = Field(description="What speech recognition heard.")
+
+
 class SegmentTime(BaseModel):
     """When one chunk of the text is spoken in the audio (seconds)."""
 
     text: str = Field(description="The chunk's text, after pronunciation and normalisation.")
     start: float
     end: float
+    attempts: list[ChunkAttempt] = Field(
+        default_factory=list,
+        description="With quality_check: each try of the chunk, in order (the audio kept is "
+        "the one with the lowest cer); empty otherwise.",
+    )
 
 
 class TTSResponse(BaseModel):
@@ -110,13 +123,22 @@ RETRY_AFTER: dict[str, Any] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` of a route's error statuses: each is the JSON error envelope,
-    and 429 and 503 always say ``Retry-After``. A route whose own answer is not JSON must have a
-    ``response_class`` without a media type (``Response``): FastAPI documents these models in the
-    route's media type."""
-    retry = {"headers": RETRY_AFTER}
-    return {s: {"model": ErrorEnvelope, **(retry if s in (429, 503) else {})} for s in statuses}
+def error_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error statuses: each is the JSON error envelope
+    (with its description where given), and 429 and 503 always say ``Retry-After``. A route whose
+    own answer is not JSON must have a ``response_class`` without a media type (``Response``):
+    FastAPI documents these models in the route's media type."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {"model": ErrorEnvelope}
+        if status in (429, 503):
+            response["headers"] = RETRY_AFTER
+        if descriptions and status in descriptions:
+            response["description"] = descriptions[status]
+        responses[status] = response
+    return responses
 
 
 class JobStatus(BaseModel):
@@ -154,6 +176,11 @@ class Voice(BaseModel):
         description="{word or /pattern/: replacement} applied to text spoken in this voice."
     )
     links: dict[str, str]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On upload or a new ref_text: where ref_text disagrees with what speech "
+        "recognition hears in the clip (f5serve[asr]).",
+    )
 
 
 class VoiceList(BaseModel):
@@ -212,3 +239,23 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class KeyUsage(BaseModel):
+    """What one API key used today (UTC) and its limits."""
+
+    key_id: str
+    name: str
+    admin: bool
+    revoked: bool
+    day: date = Field(description="The UTC day counted.")
+    requests: int = Field(description="Requests accepted today.")
+    audio_seconds: float = Field(description="Seconds of audio made today.")
+    requests_per_minute: int | None = Field(description="Its limit (null: none).")
+    audio_seconds_per_day: float | None = Field(description="Its limit (null: none).")
+
+
+class UsageList(BaseModel):
+    """GET /v1/usage: the caller's key; every key for an admin key (none on an open server)."""
+
+    keys: list[KeyUsage]

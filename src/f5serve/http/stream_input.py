@@ -13,8 +13,10 @@ The server answers with the events of the SSE stream (:mod:`f5serve.http.streami
 messages: ``speech.segment`` (text, start, end in seconds of the whole session's audio) and
 ``speech.audio.delta`` (base64 bytes of one file that runs across the whole session), then
 ``speech.audio.done``; a problem is an ``error`` event and the socket closes (1008 for a missing
-key, 1011 otherwise). Each sentence is one synthesis (chunked as ``/v1/tts`` chunks), within
-``max_text_chars`` and ``request_timeout``; sentence *i* uses ``seed + i`` when a seed is given.
+key or a key over its limits, 1011 otherwise). The session is one request of its key, and its
+audio counts as the key's as it is sent. Each sentence is one synthesis (chunked as
+``/v1/tts`` chunks), within ``max_text_chars`` and ``request_timeout``; sentence *i* uses
+``seed + i`` when a seed is given.
 """
 
 from __future__ import annotations
@@ -30,10 +32,16 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from f5serve.core.params import SpeechParams, parse
 from f5serve.core.services import Services
 from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
+from f5serve.core.tenants import Tenant
 from f5serve.engine.audio import SAMPLE_RATE
 from f5serve.engine.audio_codecs import StreamEncoder, open_stream
-from f5serve.errors import F5ServeError, InvalidInput, PayloadTooLarge, Unauthorized
-from f5serve.http.auth import key_matches
+from f5serve.errors import (
+    F5ServeError,
+    InvalidInput,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
 from f5serve.http.streaming import delta, segment
 
 router = APIRouter(tags=["tts"])
@@ -46,8 +54,8 @@ async def stream_input(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
     try:
-        _check_key(websocket, services)
-        template, encoder = _start(await websocket.receive_json(), services)
+        tenant = await _tenant(websocket, services)
+        template, encoder = _start(await websocket.receive_json(), services, tenant)
         sentences: asyncio.Queue[str | F5ServeError | None] = asyncio.Queue()
         reader = asyncio.create_task(_read_text(websocket, sentences, services))
         try:
@@ -61,27 +69,26 @@ async def stream_input(websocket: WebSocket) -> None:
     except (F5ServeError, ValueError) as exc:
         error = exc if isinstance(exc, F5ServeError) else InvalidInput("messages must be JSON")
         await websocket.send_json({"type": "error", "error": error.to_dict()})
-        await websocket.close(code=1008 if isinstance(error, Unauthorized) else 1011)
+        refused = isinstance(error, (Unauthorized, TooManyRequests))
+        await websocket.close(code=1008 if refused else 1011)
 
 
-def _check_key(websocket: WebSocket, services: Services) -> None:
-    """The API key from ``Authorization: Bearer`` or, for browsers, the ``api_key`` query."""
-    keys = services.settings.api_key_set
-    if not keys:
-        return
+async def _tenant(websocket: WebSocket, services: Services) -> Tenant | None:
+    """The session's tenant, from ``Authorization: Bearer`` or, for browsers, the ``api_key``
+    query (one request against its requests per minute)."""
     header = websocket.headers.get("authorization", "")
     given = (
         header[7:]
         if header.lower().startswith("bearer ")
         else websocket.query_params.get("api_key", "")
     )
-    if not given or not key_matches(given, keys):
-        raise Unauthorized(
-            "a valid API key is required: 'Authorization: Bearer <key>' or ?api_key="
-        )
+    ask = "'Authorization: Bearer <key>' or ?api_key="
+    return await asyncio.to_thread(services.tenancy.admit, given, ask)
 
 
-def _start(message: Any, services: Services) -> tuple[SpeechRequest, StreamEncoder]:
+def _start(
+    message: Any, services: Services, tenant: Tenant | None
+) -> tuple[SpeechRequest, StreamEncoder]:
     """The set-up message: a request template (its text is replaced per sentence) and the
     encoder of the session's audio."""
     if not isinstance(message, dict):
@@ -92,7 +99,8 @@ def _start(message: Any, services: Services) -> tuple[SpeechRequest, StreamEncod
     if params.remove_silence:
         raise InvalidInput("remove_silence needs the whole audio: it cannot be streamed")
     encoder = open_stream(fmt, SAMPLE_RATE)  # InvalidInput for a format that cannot stream
-    return speech_request_from_dict(params.speech_body(), services.synthesizer.defaults), encoder
+    request = speech_request_from_dict(params.speech_body(), services.synthesizer.defaults, tenant)
+    return request, encoder
 
 
 async def _read_text(
@@ -148,9 +156,10 @@ async def _speak(
         request = dataclasses.replace(template, text=sentence, options=options)
         end = 0.0
         async for chunk in services.stream(request):
-            await websocket.send_json(
-                segment(index, chunk.text, offset + chunk.start, offset + chunk.end)
+            placed = dataclasses.replace(
+                chunk, index=index, start=offset + chunk.start, end=offset + chunk.end
             )
+            await websocket.send_json(segment(placed))
             data = await asyncio.to_thread(encoder.write, chunk.audio)
             if data:
                 await websocket.send_json(delta(data))

@@ -25,9 +25,11 @@ from fastapi.responses import StreamingResponse
 
 from f5serve.core.formats import encode_speech
 from f5serve.core.services import Services
+from f5serve.core.subtitles import segment_dict
 from f5serve.core.synthesis import SpeechRequest
 from f5serve.engine.audio import FORMATS, SAMPLE_RATE, encode_audio
 from f5serve.engine.audio_codecs import open_stream
+from f5serve.engine.scheduler import StreamedChunk
 from f5serve.errors import F5ServeError
 from f5serve.http.deps import audio_response
 
@@ -79,7 +81,7 @@ async def _events(
     held: list[np.ndarray] = []
     async for chunk in services.stream(request):
         if segments:
-            yield _event(segment(chunk.index, chunk.text, chunk.start, chunk.end))
+            yield _event(segment(chunk))
         if encoder is None:
             held.append(chunk.audio)
             continue
@@ -121,10 +123,11 @@ async def _sse(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator
     yield _event({"type": "speech.audio.done", "usage": usage})
 
 
-def segment(index: int, text: str, start: float, end: float) -> dict[str, Any]:
-    """The ``speech.segment`` event of one chunk (times in seconds, to the millisecond)."""
-    times = {"start": round(start, 3), "end": round(end, 3)}
-    return {"type": "speech.segment", "index": index, "text": text, **times}
+def segment(chunk: StreamedChunk) -> dict[str, Any]:
+    """The ``speech.segment`` event of one chunk (times in seconds, to the millisecond; the
+    quality check's ``attempts`` when it ran)."""
+    times = segment_dict(chunk.text, round(chunk.start, 3), round(chunk.end, 3), chunk.attempts)
+    return {"type": "speech.segment", "index": chunk.index, **times}
 
 
 def delta(data: bytes) -> dict[str, Any]:

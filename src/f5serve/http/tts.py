@@ -18,13 +18,14 @@ from f5serve.core.synthesis import SpeechRequest, speech_request_from_dict
 from f5serve.engine.audio import FORMATS
 from f5serve.engine.options import option_fields
 from f5serve.errors import InvalidInput, PayloadTooLarge
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import SPEECH_CONTENT, ServicesDep, audio_response, check_sync_text
 from f5serve.http.schemas import SegmentTime, TTSRequest, TTSResponse, error_responses
 from f5serve.http.streaming import speech_response
 
 router = APIRouter(tags=["tts"])
 
-ERRORS = error_responses(400, 401, 404, 413, 415, 422, 503, 504)
+ERRORS = error_responses(400, 404, 413, 415, 422, 503, 504)
 SPEECH: dict[str, Any] = {"content": SPEECH_CONTENT, "model": TTSResponse}
 
 
@@ -34,19 +35,24 @@ SPEECH: dict[str, Any] = {"content": SPEECH_CONTENT, "model": TTSResponse}
     responses={200: SPEECH, **ERRORS},
     response_model=None,
 )
-async def tts(body: TTSRequest, services: ServicesDep) -> Response:
+async def tts(body: TTSRequest, services: ServicesDep, tenant: TenantDep) -> Response:
     check_sync_text(services, body.text)
     if body.ref_audio is not None:
         _check_base64_size(body.ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
+    defaults = services.synthesizer.defaults
+    request = speech_request_from_dict(body.speech_body(), defaults, tenant)
     return await _respond(services, request, body)
 
 
 async def tts_upload(
     services: ServicesDep,
+    tenant: TenantDep,
     text: Annotated[str, Form()],
     ref_audio: Annotated[UploadFile, File(description="Reference clip (any audio format).")],
-    ref_text: Annotated[str, Form()],
+    ref_text: Annotated[
+        str | None,
+        Form(description="Transcript of the clip (left out: heard by speech recognition)."),
+    ] = None,
     language: Annotated[str, Form()] = "auto",
     model: Annotated[str | None, Form()] = None,
     remove_silence: Annotated[bool, Form()] = False,
@@ -68,7 +74,7 @@ async def tts_upload(
     body = TTSRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     check_sync_text(services, body.text)
     data = await read_upload(ref_audio, services.settings.max_upload_bytes)
-    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults)
+    request = speech_request_from_dict(body.speech_body(), services.synthesizer.defaults, tenant)
     request = dataclasses.replace(request, ref_audio=data)
     return await _respond(services, request, body)
 

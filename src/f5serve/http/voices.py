@@ -1,4 +1,7 @@
-"""The voice library: upload (multipart), list, read, rename/edit, delete, download the clip."""
+"""The voice library: upload (multipart), list, read, rename/edit, delete, download the clip.
+
+A key sees its own voices and the shared voices of the voices directory (another key's voice is
+404); changing a shared voice needs an admin key (403)."""
 
 from __future__ import annotations
 
@@ -9,22 +12,34 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from f5serve.core import listing
+from f5serve.core.db import VoiceRow
 from f5serve.core.listing import VoiceInfo
+from f5serve.core.services import Services
+from f5serve.core.tenants import owner_of
 from f5serve.errors import InvalidInput
+from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep
 from f5serve.http.schemas import Voice, VoiceList, VoicePatch, error_responses
 from f5serve.http.tts import read_upload
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-ERRORS = error_responses(400, 401, 404, 409, 413, 415, 422, 503)
+ERRORS = error_responses(400, 404, 409, 413, 415, 422, 503)
+SHARED = error_responses(403, descriptions={403: "A shared voice, and the key is not an admin"})
 
 
 @router.post("", status_code=201, summary="Add a voice (multipart upload)", responses=ERRORS)
 async def create_voice(
     services: ServicesDep,
+    tenant: TenantDep,
     name: Annotated[str, Form(description="Unique name, used as `voice` in requests.")],
     audio: Annotated[UploadFile, File(description="Reference clip: wav, flac, mp3, ogg, m4a...")],
-    ref_text: Annotated[str, Form(description="Transcript of the clip.")],
+    ref_text: Annotated[
+        str | None,
+        Form(
+            description="Transcript of the clip (left out: heard by speech recognition, with "
+            "f5serve[asr]; given: checked against the clip, a disagreement is a warning)."
+        ),
+    ] = None,
     language: Annotated[str | None, Form()] = None,
     pronunciations: Annotated[
         str | None,
@@ -34,25 +49,33 @@ async def create_voice(
     entries = parse_json_object(pronunciations, "pronunciations")
     data = await read_upload(audio, services.settings.max_upload_bytes)
     row = await asyncio.to_thread(
-        services.voices.create, name, data, ref_text, language, "upload", entries
+        services.voices.create, name, data, ref_text, language, "upload", entries, owner_of(tenant)
     )
-    return voice_view(listing.voice(services.voices, row))
+    given = ref_text is not None and ref_text.strip() != ""
+    warnings = await _transcript_warnings(services, row) if given else []
+    return voice_view(listing.voice(services.voices, row), warnings)
 
 
 @router.get("", summary="List voices", responses=ERRORS)
-async def list_voices(services: ServicesDep) -> VoiceList:
-    voices = await asyncio.to_thread(listing.voices, services.voices)
+async def list_voices(services: ServicesDep, tenant: TenantDep) -> VoiceList:
+    voices = await asyncio.to_thread(listing.voices, services.voices, tenant)
     return VoiceList(voices=[voice_view(v) for v in voices])
 
 
 @router.get("/{voice_id}", summary="A voice (by id or name)", responses=ERRORS)
-async def get_voice(voice_id: str, services: ServicesDep) -> Voice:
-    row = await asyncio.to_thread(services.voices.get, voice_id)
+async def get_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Voice:
+    row = await asyncio.to_thread(services.voices.get, voice_id, tenant)
     return voice_view(listing.voice(services.voices, row))
 
 
-@router.patch("/{voice_id}", summary="Rename a voice or fix its transcript", responses=ERRORS)
-async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) -> Voice:
+@router.patch(
+    "/{voice_id}",
+    summary="Rename a voice or fix its transcript (a new one is checked against the clip)",
+    responses={**ERRORS, **SHARED},
+)
+async def patch_voice(
+    voice_id: str, body: VoicePatch, services: ServicesDep, tenant: TenantDep
+) -> Voice:
     row = await asyncio.to_thread(
         services.voices.update,
         voice_id,
@@ -60,13 +83,17 @@ async def patch_voice(voice_id: str, body: VoicePatch, services: ServicesDep) ->
         body.ref_text,
         body.language,
         body.pronunciations,
+        tenant,
     )
-    return voice_view(listing.voice(services.voices, row))
+    warnings = await _transcript_warnings(services, row) if body.ref_text is not None else []
+    return voice_view(listing.voice(services.voices, row), warnings)
 
 
-@router.delete("/{voice_id}", status_code=204, summary="Delete a voice", responses=ERRORS)
-async def delete_voice(voice_id: str, services: ServicesDep) -> Response:
-    await asyncio.to_thread(services.voices.delete, voice_id)
+@router.delete(
+    "/{voice_id}", status_code=204, summary="Delete a voice", responses={**ERRORS, **SHARED}
+)
+async def delete_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    await asyncio.to_thread(services.voices.delete, voice_id, tenant)
     return Response(status_code=204)
 
 
@@ -76,8 +103,8 @@ async def delete_voice(voice_id: str, services: ServicesDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
 )
-async def voice_audio(voice_id: str, services: ServicesDep) -> Response:
-    data = await asyncio.to_thread(services.voices.audio, voice_id)
+async def voice_audio(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    data = await asyncio.to_thread(services.voices.audio, voice_id, tenant)
     return Response(data, media_type="audio/wav")
 
 
@@ -94,7 +121,11 @@ def parse_json_object(text: str | None, field: str) -> dict[str, str] | None:
     return value
 
 
-def voice_view(voice: VoiceInfo) -> Voice:
+async def _transcript_warnings(services: Services, row: VoiceRow) -> list[str]:
+    return await asyncio.to_thread(services.voices.transcript_warnings, row)
+
+
+def voice_view(voice: VoiceInfo, warnings: list[str] | None = None) -> Voice:
     return Voice(
         id=voice.id,
         name=voice.name,
@@ -106,4 +137,5 @@ def voice_view(voice: VoiceInfo) -> Voice:
         updated_at=voice.updated_at,
         pronunciations=voice.pronunciations,
         links={"self": f"/v1/voices/{voice.id}", "audio": f"/v1/voices/{voice.id}/audio"},
+        warnings=warnings or [],
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from f5serve.engine.config import DiTConfig
+from f5serve.engine.text import AS_WRITTEN, TextForm
 from f5serve.errors import ConfigError, NotFound
 
 VOCOS_REPO = "charactr/vocos-mel-24khz"
@@ -79,6 +80,7 @@ class ModelSpec:
     licence: str | None = None  # licence of the weights, as the model card states it
     description: str = ""  # one line for listings
     builtin: bool = False  # True for the catalogue shipped with f5serve
+    text_form: TextForm = AS_WRITTEN  # Unicode form and case of its training text
 
     def sources(self) -> tuple[FileSource | FolderSource, ...]:
         """Checkpoint, vocab and vocoder, in that order."""
@@ -94,6 +96,7 @@ def _hub(
     arch: str,
     licence: str,
     description: str,
+    text_form: TextForm = AS_WRITTEN,
 ) -> ModelSpec:
     return ModelSpec(
         name=name,
@@ -104,7 +107,27 @@ def _hub(
         licence=licence,
         description=description,
         builtin=True,
+        text_form=text_form,
     )
+
+
+# The Vietnamese models of hynt (Nguyen Thien Hy), checked against their model cards and the
+# author's inference code (sources: docs/models.md, "Vietnamese"):
+# - arch: F5TTS_Base (v0): fine-tuned from SWivid/F5-TTS F5TTS_Base/model_1200000.pt with the
+#   vocabulary extended (card: "Base Model: F5-TTS_Base", `f5-tts_infer-cli --model F5TTS_Base`;
+#   the author's demo Space builds DiT(dim=1024, depth=22, heads=16, ff_mult=2, text_dim=512,
+#   conv_layers=4) on its own copy of f5_tts), Vocos vocoder (`--vocoder_name vocos`), 24 kHz /
+#   100 mels / hop 256 like the official models;
+# - text: trained on lower-case transcripts ("Normalize to lowercase format"), tokenised by
+#   upstream's `convert_char_to_pinyin` (characters, as here); the demo lower-cases both the
+#   reference text and the text to speak. NFC is assumed, not stated by the author: text typed
+#   in Vietnamese is normally precomposed, and other Vietnamese F5 demos normalise to NFC.
+# - ViVoice: the vocabulary was renamed from vocab.txt to config.json on the Hub (the card says
+#   to rename it back); the checkpoint is a 5.4 GB training file (model, EMA, optimizer), of
+#   which the EMA weights are used.
+# - 100h: its card calls it "F5-TTS-Vietnamese-150h" (150 hours), stopped at 500,000 steps.
+# Both repositories are gated (access requests need an institutional address); cc-by-nc-sa-4.0.
+VIETNAMESE = TextForm("NFC", lowercase=True)
 
 
 NC = "cc-by-nc-4.0"
@@ -218,6 +241,28 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         "F5TTS_Base",
         "cc0-1.0",
         "Spanish community fine-tune",
+    ),
+    _hub(
+        "f5tts-vi",
+        ("vi",),
+        "hynt/F5-TTS-Vietnamese-ViVoice",
+        "model_last.pt",
+        "config.json",  # the vocabulary, under this name on the Hub
+        "F5TTS_Base",
+        "cc-by-nc-sa-4.0",
+        "Vietnamese, 1000 h (ViVoice, VLSP); gated: request access on the Hub",
+        VIETNAMESE,
+    ),
+    _hub(
+        "f5tts-vi-100h",
+        ("vi",),
+        "hynt/F5-TTS-Vietnamese-100h",
+        "model_500000.pt",
+        "vocab.txt",
+        "F5TTS_Base",
+        "cc-by-nc-sa-4.0",
+        "Vietnamese, 150 h (VLSP, VietTTS, ...); gated: request access on the Hub",
+        VIETNAMESE,
     ),
 )
 

@@ -9,8 +9,10 @@
 - mostly Devanagari → ``hi``; mostly Cyrillic → ``ru``.
 
 Anything else goes to `lingua <https://github.com/pemistahl/lingua-py>`_, restricted to the
-languages the catalogue serves and built once per process (lazily). When it is unsure (fewer than
-three letters, or a confidence under ``min_confidence``) the text goes to the default model.
+languages the catalogue serves and built once per process (lazily); that is where Latin-script
+languages are told apart (Vietnamese from French or English by its words and diacritics). When
+it is unsure (fewer than three letters, or a confidence under ``min_confidence``) the text goes
+to the default model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -144,7 +147,12 @@ class LanguageRouter:
         DETECTORS.get(self._languages, preload=True)
 
     def detect(self, text: str) -> Detection:
-        """The language of ``text`` among those the catalogue serves."""
+        """The language of ``text`` among those the catalogue serves.
+
+        The text is looked at in Unicode form NFC, so letters typed as a base letter and
+        combining marks (Vietnamese "ệ" as "e" + U+0323 + U+0302) count as the letters they are.
+        """
+        text = unicodedata.normalize("NFC", text)
         fast = detect_script(text)
         if fast is not None:
             return fast

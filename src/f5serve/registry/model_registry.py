@@ -180,6 +180,7 @@ class ModelRegistry:
             files.vocoder,
             device=self.device,
             dtype=self.dtype,
+            text_form=self.catalog.get(name).text_form,
         )
         if self.max_batch_frames is not None:
             engine.max_batch_frames = self.max_batch_frames

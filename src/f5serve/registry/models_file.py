@@ -11,6 +11,8 @@ vocoder = "hf://charactr/vocos-mel-24khz"          # or a local directory (optio
 default = true                                     # optional
 licence = "cc-by-4.0"                              # optional
 description = "Our narrator"                       # optional
+unicode_form = "NFC"                               # optional: Unicode form of its training text
+lowercase = true                                   # optional: trained on lower-case text
 ```
 
 Every mistake is a :class:`ConfigError` naming the file, the entry (index and name) and the field.
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from f5serve.engine.config import PRESETS, DiTConfig, resolve_arch
+from f5serve.engine.text import UNICODE_FORMS, TextForm
 from f5serve.errors import ConfigError, F5ServeError
 from f5serve.registry.catalog import (
     VOCOS,
@@ -60,6 +63,8 @@ _FIELDS = {
     "licence",
     "license",
     "description",
+    "unicode_form",
+    "lowercase",
 }
 
 
@@ -171,8 +176,16 @@ def _check_fields(entry: Mapping[str, Any]) -> None:
         raise _EntryError(
             "name", "must be 1-64 characters of lowercase letters, digits, '.', '_' or '-'"
         )
-    if not isinstance(entry.get("default", False), bool):
-        raise _EntryError("default", "must be true or false")
+    for flag in ("default", "lowercase"):
+        if not isinstance(entry.get(flag, False), bool):
+            raise _EntryError(flag, "must be true or false")
+
+
+def _text_form(entry: Mapping[str, Any]) -> TextForm:
+    form = entry.get("unicode_form")
+    if form is not None and form not in UNICODE_FORMS:
+        raise _EntryError("unicode_form", f"must be one of {', '.join(UNICODE_FORMS)}")
+    return TextForm(form, lowercase=entry.get("lowercase", False))
 
 
 def parse_entry(entry: Mapping[str, Any], base: Path) -> tuple[ModelSpec, bool]:
@@ -188,6 +201,7 @@ def parse_entry(entry: Mapping[str, Any], base: Path) -> tuple[ModelSpec, bool]:
         vocoder=VOCOS if vocoder is None else _folder_source("vocoder", vocoder, base),
         licence=_optional_str(entry, "licence") or _optional_str(entry, "license"),
         description=_optional_str(entry, "description") or "",
+        text_form=_text_form(entry),
     )
     return spec, bool(entry.get("default", False))
 

@@ -46,7 +46,7 @@ from huggingface_hub.errors import (
 )
 
 from f5serve.engine.config import DiTConfig
-from f5serve.errors import DownloadError, IntegrityError, ModelUnavailable
+from f5serve.errors import DownloadError, IntegrityError, ModelAccessDenied, ModelUnavailable
 from f5serve.registry.catalog import (
     VOCODER_FILES,
     FileSource,
@@ -260,7 +260,7 @@ class ModelStore:
         except LocalEntryNotFoundError as exc:
             raise self._unavailable(spec, source, exc) from exc
         except (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError) as exc:
-            raise DownloadError(self._missing_message(spec, source, exc)) from exc
+            raise self._missing(spec, source, exc) from exc
         except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
             raise DownloadError(
                 f"model {spec.name!r}: downloading {source} from {self.endpoint} failed: "
@@ -288,19 +288,26 @@ class ModelStore:
             details={"model": spec.name, "file": str(source), "cause": _first_line(exc)},
         )
 
-    def _missing_message(self, spec: ModelSpec, source: HubFile, exc: Exception) -> str:
-        if isinstance(exc, GatedRepoError):
-            return (
-                f"model {spec.name!r}: repository {source.repo} is gated; accept its terms on "
-                "the hub and set HF_TOKEN"
+    def _missing(self, spec: ModelSpec, source: HubFile, exc: Exception) -> DownloadError:
+        """The error for a repository, revision or file the hub does not give us.
+
+        A gated repository, and one the hub does not show (it answers "not found" for a private
+        repository to anyone without access, as for a missing one), get one message: how to get
+        access (:class:`ModelAccessDenied`).
+        """
+        if isinstance(exc, RepositoryNotFoundError):  # GatedRepoError is one too
+            found = "is gated" if isinstance(exc, GatedRepoError) else "was not found or is private"
+            return ModelAccessDenied(
+                f"model {spec.name!r}: repository {source.repo} {found}: accept its terms "
+                f"(request access) at {self.endpoint}/{source.repo} and set HF_TOKEN to a "
+                "token of an account that has access",
+                details={"model": spec.name, "repository": source.repo},
             )
-        if isinstance(exc, RepositoryNotFoundError):
-            kind = f"repository {source.repo} was not found (private? set HF_TOKEN)"
-        elif isinstance(exc, RevisionNotFoundError):
+        if isinstance(exc, RevisionNotFoundError):
             kind = f"revision {source.revision or 'main'} of {source.repo} was not found"
         else:
             kind = f"{source} was not found"
-        return f"model {spec.name!r}: {kind} on {self.endpoint}"
+        return DownloadError(f"model {spec.name!r}: {kind} on {self.endpoint}")
 
     # ----------------------------------------------------------------- listing
     def _listed_checkpoint(self, spec: ModelSpec, source: HubFile, refresh: bool) -> str:
@@ -319,7 +326,7 @@ class ModelStore:
                     source.repo, revision=source.revision
                 )
             except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-                raise DownloadError(self._missing_message(spec, source, exc)) from exc
+                raise self._missing(spec, source, exc) from exc
             except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
                 log.warning("listing %s failed (%s); using the cache", source.repo, exc)
         if files is None:

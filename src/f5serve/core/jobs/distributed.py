@@ -5,7 +5,9 @@ its return to the queue after a transient failure or a dead worker), on that tra
 connection, so the two never disagree. :class:`QueueWorker` runs procrastinate's worker on the
 queues of the models this process serves, ``concurrency`` jobs at once in one event loop (so
 they batch in the scheduler). Procrastinate keeps worker heartbeats; f5serve's job leases decide
-which jobs go back to the queue, and attempt fencing keeps a zombie's late result out.
+which jobs go back to the queue, and attempt fencing keeps a zombie's late result out. A queued
+job whose entry was spent without a claim (the database dropped at the claim, or the worker died
+first) is queued again by the next sweep (:meth:`ProcrastinateQueue.restore_lost`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,20 @@ from f5serve.core.jobs.worker import JobRunner
 log = logging.getLogger(__name__)
 
 TASK = "f5serve.run_job"
-DEPTHS = text(
-    "SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' GROUP BY queue_name"
+SWEEP_LOCK = 0x66357377  # the advisory lock one sweep for lost jobs holds at a time
+SWEEP = text("SELECT pg_try_advisory_xact_lock(:key)")
+LOST = text(
+    """
+    SELECT j.id, j.queue FROM jobs j
+     WHERE j.status = 'queued' AND NOT EXISTS (
+           SELECT 1 FROM procrastinate_jobs e
+            WHERE e.task_name = :task AND e.args->>'job_id' = j.id
+              AND (e.status = 'todo' OR (e.status = 'doing' AND EXISTS (
+                   SELECT 1 FROM procrastinate_events ev
+                    WHERE ev.job_id = e.id AND ev.type = 'started'
+                      AND ev.at > now() - make_interval(secs => :grace)))))
+       FOR UPDATE OF j SKIP LOCKED
+    """
 )
 
 
@@ -39,7 +53,7 @@ def libpq_url(url: str) -> str:
 
 class ProcrastinateQueue:
     """Writes queue entries on the caller's connection (the app is never opened: it needs no
-    pool of its own), and counts what waits."""
+    pool of its own), and restores lost ones."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -52,10 +66,24 @@ class ProcrastinateQueue:
         connection = session.connection().connection.driver_connection
         self._app.configure_task(TASK, queue=queue, connection=connection).defer(job_id=job_id)
 
-    def depths(self) -> dict[str, int]:
-        """Jobs waiting, per queue."""
+    def restore_lost(self, grace: float) -> list[str]:
+        """Queue again the queued jobs that have no live queue entry; their ids.
+
+        A job row and its entry are written together, but an entry can be spent while its job
+        stays queued: the worker that took it could not claim the job (the database dropped in
+        between) or died before claiming it (its entry is closed as stalled). A live entry waits
+        (``todo``), or was taken less than ``grace`` seconds ago (its worker is claiming the job
+        now). One sweep runs at a time across processes; should a slow claim still get a second
+        entry, the claim of the one that comes second finds the job taken and does nothing.
+        """
         with self.sessions() as session:
-            return {name: count for name, count in session.execute(DEPTHS)}
+            if not session.scalar(SWEEP, {"key": SWEEP_LOCK}):
+                return []  # another process sweeps now
+            lost = session.execute(LOST, {"task": TASK, "grace": grace}).all()
+            for job_id, queue in lost:
+                self.enqueue(session, job_id, queue)
+            session.commit()
+        return [job_id for job_id, _ in lost]
 
 
 class QueueWorker(JobRunner):
@@ -108,16 +136,23 @@ class QueueWorker(JobRunner):
 
     async def heartbeat(self) -> None:
         """Also close the queue entries that procrastinate holds stalled (their worker stopped
-        sending heartbeats): the lease sweep has queued their jobs again."""
+        sending heartbeats; the lease sweep has queued their jobs again), and queue again the
+        queued jobs whose entry was spent without a claim."""
         await super().heartbeat()
         stalled = await self.app.job_manager.get_stalled_jobs(
             seconds_since_heartbeat=self.lease_seconds
         )
         for job in stalled:
             await self.app.job_manager.finish_job(job, Status.ABORTED, delete_job=True)
+        restored = await asyncio.to_thread(self.queue.restore_lost, self.lease_seconds)
+        if restored:
+            log.warning("queued again %d job(s) whose queue entry was lost", len(restored))
 
     def depths(self) -> dict[str, float]:
-        by_queue = self.queue.depths()
+        """Jobs waiting, in all and per queue: queued rows, not queue entries (the entry of a
+        job cancelled while it waited stays until a worker of its model takes it, to no
+        effect)."""
+        by_queue = self.store.queued_per_queue()
         return {"jobs": float(sum(by_queue.values()))} | {k: float(v) for k, v in by_queue.items()}
 
     async def _task(self, job_id: str) -> None:

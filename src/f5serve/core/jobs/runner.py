@@ -14,6 +14,7 @@ from f5serve.core.formats import OUTPUT_FORMAT
 from f5serve.core.storage.base import Storage
 from f5serve.core.subtitles import segment_dicts
 from f5serve.core.synthesis import Speech, Synthesizer, speech_request_from_dict
+from f5serve.core.tenants import Tenancy, Tenant
 from f5serve.engine.audio import FORMATS, encode_audio
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import Overloaded
@@ -35,6 +36,7 @@ class JobServices:
     synthesizer: Synthesizer
     storage: Storage
     on_progress: Callable[[str, Progress], None] | None = None
+    tenancy: Tenancy | None = None  # who owns a job, and its usage (none: jobs have no owner)
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,17 @@ class JobOutput:
     speech: Speech
 
 
-async def execute_job(job_id: str, request: dict[str, Any], services: JobServices) -> JobOutput:
-    """Synthesise ``request`` (a stored job request), store the audio atomically under
-    :func:`output_key` of ``job_id``, return what it produced.
+async def execute_job(
+    job_id: str, request: dict[str, Any], services: JobServices, tenant: Tenant | None = None
+) -> JobOutput:
+    """Synthesise ``request`` (a stored job request) as the key ``tenant`` that submitted it
+    (the voices it may use), store the audio atomically under :func:`output_key` of
+    ``job_id``, return what it produced.
 
     Waits (without failing) while the scheduler's backlog is full. Raises the synthesis errors.
     """
     started = time.perf_counter()
-    speech_request = speech_request_from_dict(request, services.synthesizer.defaults)
+    speech_request = speech_request_from_dict(request, services.synthesizer.defaults, tenant)
 
     def progress(p: Progress) -> None:
         if services.on_progress is not None:

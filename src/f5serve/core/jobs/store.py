@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import JobRow, utcnow
+from f5serve.core.tenants import Tenant, may_see, restricted_to
 from f5serve.core.validation import MAX_INT64, storable
 from f5serve.errors import Conflict, InvalidInput, NotFound
 
@@ -94,10 +95,13 @@ class JobStore:
         request: dict[str, Any],
         queue: str | None = None,
         same: Callable[[dict[str, Any], dict[str, Any]], bool] = operator.eq,
+        owner: str | None = None,
     ) -> tuple[JobRow, bool]:
-        """Insert a queued job (waiting in ``queue``) and commit; ``(job, created)``. The same
-        ``job_id`` with the same request (by ``same``, given the stored request first) returns
-        the first job (``created`` False); with another request it is a conflict.
+        """Insert a queued job (waiting in ``queue``, belonging to the key ``owner``) and
+        commit; ``(job, created)``. The same ``job_id`` with the same request (by ``same``,
+        given the stored request first) and owner returns the first job (``created`` False);
+        with another request, or another owner's id, it is a conflict (that says nothing of
+        the other job).
         """
         row = JobRow(
             id=job_id,
@@ -106,6 +110,7 @@ class JobStore:
             queue=queue,
             created_at=utcnow(),
             attempts=0,
+            owner=owner,
         )
         with self.sessions() as session:
             session.add(row)
@@ -118,6 +123,10 @@ class JobStore:
             except IntegrityError:
                 session.rollback()
         existing = self.get(job_id)
+        if existing.owner != owner:
+            raise Conflict(
+                f"job id {job_id!r} is taken: choose another", details={"job_id": job_id}
+            )
         if not same(existing.request, request):
             raise Conflict(
                 f"job {job_id!r} already exists with a different request",
@@ -125,17 +134,21 @@ class JobStore:
             )
         return existing, False
 
-    def get(self, job_id: str) -> JobRow:
+    def get(self, job_id: str, tenant: Tenant | None = None) -> JobRow:
+        """A job (one that ``tenant`` may not see does not exist for it)."""
         row = None
         if storable(job_id):
             with self.sessions() as session:
                 row = session.get(JobRow, job_id)
-        if row is None:
+        if row is None or not may_see(tenant, row.owner):
             raise NotFound(f"job {job_id!r} does not exist", details={"job_id": job_id})
         return row
 
-    def page(self, status: str | None, limit: int, offset: int) -> JobPage:
-        """Newest first, optionally only one status."""
+    def page(
+        self, status: str | None, limit: int, offset: int, tenant: Tenant | None = None
+    ) -> JobPage:
+        """Newest first, optionally only one status; only ``tenant``'s own jobs unless it sees
+        all."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         if offset > MAX_INT64:
@@ -145,6 +158,10 @@ class JobStore:
         if status is not None:
             query = query.where(JobRow.status == status)
             count = count.where(JobRow.status == status)
+        own = restricted_to(tenant)
+        if own is not None:
+            query = query.where(JobRow.owner == own)
+            count = count.where(JobRow.owner == own)
         query = query.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit).offset(offset)
         with self.sessions() as session:
             return JobPage(list(session.scalars(query)), session.scalar(count) or 0)
@@ -184,10 +201,10 @@ class JobStore:
         values = {"status": FAILED, "error_code": code, "error_message": message}
         return self._finish(claim, values)
 
-    def cancel(self, job_id: str) -> JobRow:
+    def cancel(self, job_id: str, tenant: Tenant | None = None) -> JobRow:
         """Cancel a queued or running job; a finished job is returned unchanged. The worker
         running it notices at its next lease renewal (or at once in its own process)."""
-        self.get(job_id)
+        self.get(job_id, tenant)
         running = and_(JobRow.id == job_id, JobRow.status.in_((QUEUED, RUNNING)))
         self._update(running, {"status": CANCELLED, "finished_at": utcnow()})
         return self.get(job_id)
@@ -224,6 +241,13 @@ class JobStore:
         """Put a job back in the queue to be tried again (a transient failure); whether the
         claim was still held."""
         return bool(self._requeue(claim.held()))
+
+    def queued_per_queue(self) -> dict[str, int]:
+        """Queued jobs per queue (of the jobs that have one: on PostgreSQL, all)."""
+        query = select(JobRow.queue, func.count()).where(JobRow.status == QUEUED)
+        with self.sessions() as session:
+            rows = session.execute(query.group_by(JobRow.queue))
+            return {queue: count for queue, count in rows if queue is not None}
 
     def queued_ids(self) -> list[str]:
         """Queued jobs, oldest first."""

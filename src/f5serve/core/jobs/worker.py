@@ -133,7 +133,8 @@ class JobRunner:
             job = await asyncio.to_thread(
                 self.store.claim, job_id, self.worker_id, self.lease_seconds
             )
-        except F5ServeError as exc:  # the database is unavailable: the job stays queued
+        except F5ServeError as exc:  # the database is unavailable: the job stays queued (an
+            # in-memory queue gets it back below; procrastinate's sweep queues it again)
             log.warning("job %s not claimed: %s; trying again later", job_id, exc.message)
             await asyncio.sleep(CLAIM_RETRY_SECONDS)
             await self.requeued([job_id])
@@ -142,8 +143,15 @@ class JobRunner:
             return
         claim = self._claims[job_id] = Claim.of(job)
         started = time.perf_counter()
+        tenancy = self.services.tenancy
         try:
-            run = execute_job(job_id, job.request, self.services)
+            owner = None
+            if job.owner is not None and tenancy is not None:
+                owner = await asyncio.to_thread(tenancy.tenant, job.owner)
+                # jobs queued while the key was under its audio of the day may start after it
+                # is used up: they fail (too_many_requests) rather than pass the limit
+                await asyncio.to_thread(tenancy.check_audio, owner)
+            run = execute_job(job_id, job.request, self.services, owner)
             output = await asyncio.wait_for(run, self.timeout)
         except Exception as exc:
             await self._attempt_failed(claim, exc)
@@ -152,6 +160,8 @@ class JobRunner:
             if self._recorded(claim, "succeeded", row):
                 wall = time.perf_counter() - started
                 self.metrics.observe_synthesis("job", wall, output.speech.duration)
+                if tenancy is not None:
+                    await asyncio.to_thread(tenancy.charge, owner, output.speech.duration)
 
     async def _attempt_failed(self, claim: Claim, exc: Exception) -> None:
         """Try a transient failure again while attempts are left; record any other."""

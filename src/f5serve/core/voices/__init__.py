@@ -1,5 +1,5 @@
 """The voice library: named, prepared reference clips."""
 
-from f5serve.core.voices.library import VoiceLibrary, VoiceLimits
+from f5serve.core.voices.library import TranscriptCheck, VoiceLibrary, VoiceLimits
 
-__all__ = ["VoiceLibrary", "VoiceLimits"]
+__all__ = ["TranscriptCheck", "VoiceLibrary", "VoiceLimits"]

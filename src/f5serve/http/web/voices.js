@@ -38,7 +38,7 @@ async function addVoice(form) {
   $("#voice-status").textContent = "Uploading…";
   try {
     const voice = await getJson("v1/voices", { method: "POST", form: data });
-    $("#voice-status").textContent = `Added “${voice.name}” (${voice.duration.toFixed(1)} s after clean-up).`;
+    $("#voice-status").textContent = `Added “${voice.name}” (${voice.duration.toFixed(1)} s after clean-up).${warned(voice)}`;
     form.reset();
     recorded = null;
     $("#clip-preview").hidden = true;
@@ -122,12 +122,17 @@ function voiceCard(voice) {
 
 async function saveTranscript(voice, text, message) {
   try {
-    await getJson(`v1/voices/${voice.id}`, { method: "PATCH", json: { ref_text: text } });
-    message.textContent = "Saved.";
+    const saved = await getJson(`v1/voices/${voice.id}`, { method: "PATCH", json: { ref_text: text } });
+    message.textContent = `Saved.${warned(saved)}`;
     await refreshVoices();
   } catch (error) {
     message.textContent = describe(error);
   }
+}
+
+// The server's warnings about a voice (a transcript that disagrees with its clip), as a sentence.
+function warned(voice) {
+  return voice.warnings && voice.warnings.length ? ` Warning: ${voice.warnings.join(" ")}` : "";
 }
 
 async function deleteVoice(voice, button, message) {
