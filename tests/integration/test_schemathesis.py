@@ -96,7 +96,9 @@ def synthesized(server: Server, headers: dict[str, str]) -> float:
 
 
 def test_an_open_server_keeps_to_its_document(servers: dict[str, Server]) -> None:
-    run_schemathesis(servers["open"], 15)
+    # an open server takes requests without a key: the document's bearer scheme is for servers
+    # with keys
+    run_schemathesis(servers["open"], 15, "--exclude-checks", "ignored_auth")
     assert synthesized(servers["open"], {}) > 0  # generated requests reached the engine
 
 
