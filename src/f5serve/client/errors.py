@@ -33,7 +33,7 @@ class APIError(F5ServeClientError):
 
 
 class BadRequestError(APIError):
-    """400: the body is not valid JSON."""
+    """400: the body is not valid JSON, not a JSON object, or not valid multipart."""
 
 
 class AuthenticationError(APIError):

@@ -40,7 +40,7 @@ class SpeechTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="Text to speak.")
+    text: str = Field(min_length=1, description="Text to speak.")
     voice: str | None = Field(default=None, description="Voice id or name from /v1/voices.")
     ref_name: str | None = Field(
         default=None, description="A clip of the voices directory, e.g. 'sample/narrator.wav'."
@@ -112,8 +112,13 @@ def parse(model: type[M], raw: dict[str, Any]) -> M:
 
 def validation_error(errors: list[Any]) -> F5ServeError:
     """A pydantic error list as one of our errors (first problem in the message)."""
-    if any(e.get("type") in ("json_invalid", "model_attributes_type") for e in errors):
+    types = {e.get("type") for e in errors}
+    if "json_invalid" in types:
         return BadRequest("the request body is not valid JSON", details={"errors": _clean(errors)})
+    if "model_attributes_type" in types:  # valid JSON, but an array, a string, a number...
+        return BadRequest(
+            "the request body must be a JSON object", details={"errors": _clean(errors)}
+        )
     first = errors[0] if errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     message = f"{where}: {first.get('msg', 'invalid value')}" if where else first.get("msg", "")

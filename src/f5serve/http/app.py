@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
@@ -23,17 +22,21 @@ from f5serve.http.disconnect import CancelOnDisconnect
 from f5serve.http.errors import install_error_handlers
 from f5serve.http.forward import ForwardMiddleware, Relay
 from f5serve.http.limits import BodyLimit
-from f5serve.http.schemas import ErrorEnvelope
+from f5serve.http.schemas import error_responses
 from f5serve.http.web import install_web
 
 log = logging.getLogger(__name__)
 
 BODY_OVERHEAD = 1_000_000  # JSON and multipart framing on top of an upload's (base64) bytes
 # what every route behind a key may answer: no valid key, over the key's requests per minute
-KEY_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorEnvelope, "description": "A missing, unknown or revoked API key"},
-    429: {"model": ErrorEnvelope, "description": "Over a limit of the API key (Retry-After)"},
-}
+KEY_ERRORS = error_responses(
+    401,
+    429,
+    descriptions={
+        401: "A missing, unknown or revoked API key",
+        429: "Over a limit of the API key (Retry-After)",
+    },
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

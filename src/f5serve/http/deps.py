@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
 from f5serve.core.services import Services
 from f5serve.core.synthesis import check_text
-from f5serve.engine.audio import output_format
+from f5serve.engine.audio import FORMATS, output_format
+
+# The OpenAPI content of an audio answer (any output format), and of a synthesis that may also
+# stream server-sent events
+AUDIO_CONTENT: dict[str, Any] = {t: {} for t in sorted({f.content_type for f in FORMATS.values()})}
+SPEECH_CONTENT: dict[str, Any] = {**AUDIO_CONTENT, "text/event-stream": {}}
 
 
 def get_services(request: Request) -> Services:

@@ -7,6 +7,7 @@ JSON); anything else is a bug: 500 with a generic message, the traceback only in
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -71,7 +72,22 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return envelope(exc.status_code, {"code": code, "message": message}, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
+    return envelope(exc.status_code, {"code": code, "message": message}, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every documented method of the request's path: where a path has several routes (GET and
+    POST /v1/jobs), the router's 405 names only those of the first one."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    return sorted(
+        method.upper()
+        for template, operations in paths.items()
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), request.url.path)
+        for method in operations
+    )
 
 
 async def _on_bug(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from f5serve.core.db import JobRow
 from f5serve.core.formats import FormatName, read_output
@@ -21,22 +21,28 @@ from f5serve.core.tenants import Tenant, sees_all
 from f5serve.engine.audio import output_format
 from f5serve.errors import Conflict, Expired
 from f5serve.http.auth import TenantDep
-from f5serve.http.deps import ServicesDep, audio_response
+from f5serve.http.deps import AUDIO_CONTENT, ServicesDep, audio_response
 from f5serve.http.schemas import (
-    ErrorEnvelope,
     JobList,
     JobProgress,
     JobRequest,
     JobStatus,
+    JobSubmitted,
+    error_responses,
 )
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (404, 409, 410, 413, 422, 429)
-}
+ERRORS = error_responses(400, 404, 409, 410, 413, 422, 503)
+SUBTITLES: dict[str, Any] = {t: {"schema": {"type": "string"}} for t in CONTENT_TYPES.values()}
 
 
-@router.post("", status_code=202, summary="Submit a job", responses=ERRORS)
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a job",
+    response_model=JobSubmitted,
+    responses={200: {"model": JobSubmitted, "description": "The job already existed"}, **ERRORS},
+)
 async def submit(body: JobRequest, services: ServicesDep, tenant: TenantDep) -> JSONResponse:
     check_text(body.text, services.settings.max_job_text_chars)
     speech = body.speech_body()
@@ -48,7 +54,7 @@ async def submit(body: JobRequest, services: ServicesDep, tenant: TenantDep) -> 
     )
 
 
-@router.get("", summary="List jobs, newest first")
+@router.get("", summary="List jobs, newest first", responses=ERRORS)
 async def list_jobs(
     services: ServicesDep,
     tenant: TenantDep,
@@ -80,7 +86,7 @@ async def cancel_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> J
     "/{job_id}/audio",
     summary="Download a finished job's audio in any format",
     response_class=Response,
-    responses=ERRORS,
+    responses={200: {"content": AUDIO_CONTENT}, **ERRORS},
 )
 async def job_audio(
     services: ServicesDep,
@@ -99,8 +105,8 @@ async def job_audio(
 @router.get(
     "/{job_id}/subtitles",
     summary="Subtitles of a finished job (one cue per chunk, or per word heard), SubRip or WebVTT",
-    response_class=PlainTextResponse,
-    responses=ERRORS,
+    response_class=Response,
+    responses={200: {"content": SUBTITLES}, **ERRORS},
 )
 async def job_subtitles(
     services: ServicesDep,
@@ -111,11 +117,11 @@ async def job_subtitles(
         Literal["chunk", "word"],
         Query(description="'word': a cue per word heard (a job run with word_timestamps)."),
     ] = "chunk",
-) -> PlainTextResponse:
+) -> Response:
     result = await _finished_result(services, tenant, job_id, "subtitles")
     text = render_subtitles(result.get("segments", []), format, words=level == "word")
     filename = f"{job_id}.{format}"
-    return PlainTextResponse(
+    return Response(
         text,
         media_type=CONTENT_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},

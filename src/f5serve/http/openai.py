@@ -8,29 +8,26 @@ the text finish (``stream_format`` ``audio`` or ``sse``; see :mod:`f5serve.http.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from f5serve.core.synthesis import SpeechRequest
 from f5serve.http.auth import TenantDep
-from f5serve.http.deps import ServicesDep, check_sync_text
-from f5serve.http.schemas import ErrorEnvelope, OpenAISpeechRequest
+from f5serve.http.deps import SPEECH_CONTENT, ServicesDep, check_sync_text
+from f5serve.http.schemas import OpenAISpeechRequest, error_responses
 from f5serve.http.streaming import speech_response
 from f5serve.registry import AUTO
 
 router = APIRouter(tags=["openai"])
 OPENAI_MODELS = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-tts"})
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 409, 413, 422, 503, 504)
-}
+ERRORS = error_responses(400, 404, 409, 413, 422, 503, 504)
 
 
 @router.post(
     "/v1/audio/speech",
     summary="OpenAI-compatible speech",
     response_class=Response,
-    responses=ERRORS,
+    responses={200: {"content": SPEECH_CONTENT}, **ERRORS},
 )
 async def speech(body: OpenAISpeechRequest, services: ServicesDep, tenant: TenantDep) -> Response:
     check_sync_text(services, body.input)

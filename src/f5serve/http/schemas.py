@@ -103,6 +103,17 @@ class JobRequest(SpeechParams):
     )
 
 
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+
+
+class JobSubmitted(BaseModel):
+    """POST /v1/jobs: 202 for a new job, 200 when a job of this id and body already exists."""
+
+    job_id: str
+    status: JobState
+    links: dict[str, str]
+
+
 class JobProgress(BaseModel):
     fraction: float = Field(description="0-1 over all chunks and steps.")
     chunk: int = Field(description="0-based chunk that advanced last.")
@@ -121,11 +132,38 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def error_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error statuses: each is the JSON error envelope
+    (with its description where given), and 429 and 503 always say ``Retry-After``. A route whose
+    own answer is not JSON must have a ``response_class`` without a media type (``Response``):
+    FastAPI documents these models in the route's media type."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {"model": ErrorEnvelope}
+        if status in (429, 503):
+            response["headers"] = RETRY_AFTER
+        if descriptions and status in descriptions:
+            response["description"] = descriptions[status]
+        responses[status] = response
+    return responses
+
+
 class JobStatus(BaseModel):
     """A job as GET /v1/jobs/{id} shows it."""
 
     job_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+    status: JobState
     progress: JobProgress
     created_at: datetime
     started_at: datetime | None = None
@@ -186,11 +224,18 @@ class OpenAISpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(description="'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts' or a model name.")
-    input: str = Field(description="Text to speak.")
+    input: str = Field(min_length=1, description="Text to speak.")
     voice: str = Field(description="Voice id or name from /v1/voices.")
     response_format: FormatName = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+
+
+class Readiness(BaseModel):
+    """GET /ready: 200 when every check is 'ok', else 503."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="database, storage, model: 'ok' or the problem.")
 
 
 class ModelCard(BaseModel):

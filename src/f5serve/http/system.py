@@ -13,7 +13,15 @@ from f5serve.core.tenants import Tenant
 from f5serve.http.auth import TenantDep, require_admin
 from f5serve.http.deps import ServicesDep
 from f5serve.http.errors import UNAVAILABLE_RETRY_AFTER
-from f5serve.http.schemas import ErrorEnvelope, KeyUsage, ModelCard, ModelList, UsageList
+from f5serve.http.schemas import (
+    RETRY_AFTER,
+    KeyUsage,
+    ModelCard,
+    ModelList,
+    Readiness,
+    UsageList,
+    error_responses,
+)
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])
@@ -24,7 +32,12 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Database, storage, the default model and the job queue are usable")
+@router.get(
+    "/ready",
+    summary="Database, storage, the default model and the job queue are usable",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "headers": RETRY_AFTER}},
+)
 async def ready(services: ServicesDep) -> JSONResponse:
     checks = await asyncio.to_thread(services.check_ready)
     ok = all(v == "ok" for v in checks.values())
@@ -39,7 +52,10 @@ async def ready(services: ServicesDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics (an admin key: they count every key's usage)",
     response_class=Response,
-    responses={403: {"model": ErrorEnvelope, "description": "The key is not an admin key"}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(403, descriptions={403: "The key is not an admin key"}),
+    },
 )
 async def metrics(
     services: ServicesDep, _: Annotated[Tenant | None, Depends(require_admin)]
@@ -48,7 +64,9 @@ async def metrics(
 
 
 @metrics_router.get(
-    "/v1/usage", summary="Today's usage and limits of the caller's key (every key for an admin)"
+    "/v1/usage",
+    summary="Today's usage and limits of the caller's key (every key for an admin)",
+    responses=error_responses(503),
 )
 async def usage(services: ServicesDep, tenant: TenantDep) -> UsageList:
     used = await asyncio.to_thread(services.tenancy.usage, tenant)

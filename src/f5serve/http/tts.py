@@ -19,24 +19,20 @@ from f5serve.engine.audio import FORMATS
 from f5serve.engine.options import option_fields
 from f5serve.errors import InvalidInput, PayloadTooLarge
 from f5serve.http.auth import TenantDep
-from f5serve.http.deps import ServicesDep, audio_response, check_sync_text
-from f5serve.http.schemas import ErrorEnvelope, SegmentTime, TTSRequest, TTSResponse
+from f5serve.http.deps import SPEECH_CONTENT, ServicesDep, audio_response, check_sync_text
+from f5serve.http.schemas import SegmentTime, TTSRequest, TTSResponse, error_responses
 from f5serve.http.streaming import speech_response
 
 router = APIRouter(tags=["tts"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 409, 413, 415, 422, 503, 504)
-}
-AUDIO: dict[str, Any] = {
-    "content": {t: {} for t in sorted({f.content_type for f in FORMATS.values()})}
-}
+ERRORS = error_responses(400, 404, 409, 413, 415, 422, 503, 504)
+SPEECH: dict[str, Any] = {"content": SPEECH_CONTENT, "model": TTSResponse}
 
 
 @router.post(
     "/v1/tts",
     summary="Synthesise speech and wait for it",
-    responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
+    responses={200: SPEECH, **ERRORS},
     response_model=None,
 )
 async def tts(body: TTSRequest, services: ServicesDep, tenant: TenantDep) -> Response:
@@ -108,7 +104,7 @@ def _register_upload() -> None:
     router.post(
         "/v1/tts/upload",
         summary="Synthesise speech with the reference clip as a file upload (multipart)",
-        responses={200: {**AUDIO, "model": TTSResponse}, **ERRORS},
+        responses={200: SPEECH, **ERRORS},
         response_model=None,
     )(tts_upload)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
@@ -20,16 +20,12 @@ from f5serve.core.tenants import Tenant, owner_of, sees_all
 from f5serve.errors import InvalidInput
 from f5serve.http.auth import TenantDep
 from f5serve.http.deps import ServicesDep
-from f5serve.http.schemas import ErrorEnvelope, Voice, VoiceList, VoicePatch
+from f5serve.http.schemas import Voice, VoiceList, VoicePatch, error_responses
 from f5serve.http.tts import read_upload
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (404, 409, 413, 415, 422)
-}
-SHARED: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "A shared voice, and the key is not an admin"}
-}
+ERRORS = error_responses(400, 404, 409, 413, 415, 422, 503)
+SHARED = error_responses(403, descriptions={403: "A shared voice, and the key is not an admin"})
 
 
 @router.post("", status_code=201, summary="Add a voice (multipart upload)", responses=ERRORS)
@@ -67,7 +63,7 @@ async def create_voice(
     return voice_view(listing.voice(services.voices, row), tenant, warnings)
 
 
-@router.get("", summary="List voices")
+@router.get("", summary="List voices", responses=ERRORS)
 async def list_voices(services: ServicesDep, tenant: TenantDep) -> VoiceList:
     voices = await asyncio.to_thread(listing.voices, services.voices, tenant)
     return VoiceList(voices=[voice_view(v, tenant) for v in voices])
@@ -112,7 +108,7 @@ async def delete_voice(voice_id: str, services: ServicesDep, tenant: TenantDep) 
     "/{voice_id}/audio",
     summary="The cleaned reference clip (24 kHz WAV)",
     response_class=Response,
-    responses=ERRORS,
+    responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
 )
 async def voice_audio(voice_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
     data = await asyncio.to_thread(services.voices.audio, voice_id, tenant)

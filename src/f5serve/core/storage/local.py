@@ -45,10 +45,15 @@ class LocalStorage:
         path = self.path(key)
         digest = hashlib.sha256(data).hexdigest()
         meta = json.dumps({"content_type": content_type, "sha256": digest}).encode()
+        sidecar = path.with_name(path.name + META_SUFFIX)
         with _unavailable("write", key):
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path.with_name(path.name + META_SUFFIX), meta)
-            _atomic_write(path, data)
+            _atomic_write(sidecar, meta)
+            try:
+                _atomic_write(path, data)
+            except BaseException:  # a full disk may take the small sidecar, not the object
+                sidecar.unlink(missing_ok=True)
+                raise
         return self.info(key)
 
     def get(self, key: str) -> bytes:
