@@ -65,8 +65,8 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("りんごが3個あります。", "りんごが三個あります。"),
         ("50%です。", "五十パーセントです。"),
     ],
-    # num2words reads Vietnamese integers; signs, decimals, dates and times are read here
-    # (num2words says "mười bảy" for -3 and "hai phẩy năm mươi" for 2.5).
+    # f5serve reads Vietnamese numbers itself (num2words says "mười bảy" for -3, "hai phẩy
+    # năm mươi" for 2.5 and "hai nghìn lẻ hai mươi bốn" for 2024); more in test_normalize_vi.py
     "vi": [
         ("Tôi có 3 quả táo.", "Tôi có ba quả táo."),
         ("Nhiệt độ -3 độ.", "Nhiệt độ âm ba độ."),
@@ -76,7 +76,7 @@ CASES: dict[str, list[tuple[str, str]]] = {
         ("Năm 1999.", "Năm một nghìn chín trăm chín mươi chín."),
         ("Từ 5-10 người.", "Từ năm đến mười người."),
         ("Lúc 10:30 và 7:00.", "Lúc mười giờ ba mươi phút và bảy giờ."),
-        ("Hạn 2024-03-05.", "Hạn ngày năm tháng ba năm hai nghìn lẻ hai mươi bốn."),
+        ("Hạn 2024-03-05.", "Hạn ngày năm tháng ba năm hai nghìn không trăm hai mươi tư."),
         ("Giá 100.000đ.", "Giá một trăm nghìn đồng."),
         ("Giá 100.000 ₫ hay $5.", "Giá một trăm nghìn đồng hay năm đô la."),
         (

@@ -4,7 +4,8 @@ written out as words, before the text is chunked.
 F5-TTS reads characters: "1999" or "$5" are guessed at, often wrongly. Each number is read in
 the language of the words around it (its span's script): digits among Chinese characters are
 read in Chinese (``cn2an``), digits among Latin or Cyrillic words in the request's language
-(``num2words``; English when the request's language has no Latin script, such as ``zh``).
+(``num2words``; English when the request's language has no Latin script, such as ``zh``;
+Vietnamese whole numbers by :mod:`f5serve.engine.vietnamese`, as num2words misreads them).
 A language without rules here keeps its text unchanged, and so do digits written right after
 a Latin letter ("mp3", "F5", pinyin such as ``{zhong4}``).
 """
@@ -13,13 +14,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import cn2an
 from num2words import num2words
 
+from f5serve.engine import vietnamese
 from f5serve.engine.textmap import MappedText
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A language's own reading of whole numbers (0 or more), in place of num2words'."""
+
+    cardinal: Callable[[int], str]
+    ordinal: Callable[[int], str]
 
 
 @dataclass(frozen=True)
@@ -31,15 +42,16 @@ class Rules:
     to: str = "to"  # the word of a range: "5-10" -> "five to ten"
     percent: str = " percent"  # with its separator
     ordinal: str = r"(?!)"  # suffixes after digits that make an ordinal ("1st", "2e")
+    ordinal_before: str = r"(?!)"  # words before digits that make an ordinal ("thứ 4")
     years: bool = True  # a lone 4-digit number from 1100 to 2099 reads as a year
     # symbol -> ISO code; where num2words has no currency reading, the currency's name
     currencies: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     abbreviations: dict[str, str] = field(default_factory=dict)
-    # Where num2words reads signs and fractions wrong (Vietnamese: -3 as "mười bảy", 2.5 as
-    # "hai phẩy năm mươi"), the words for them: the sign and the integer part are read
-    # separately, then the decimals as a number after their leading zeros ("2,05": "hai phẩy
-    # không năm").
+    reader: Reader | None = None  # whole numbers read by it rather than by num2words
+    # With a reader, or where num2words reads signs and fractions wrong, the words for them:
+    # the sign and the integer part are read separately, then the decimals as a number after
+    # their leading zeros ("2,05": "hai phẩy không năm").
     minus: str | None = None
     point: str | None = None
     date: str | None = None  # an ISO date as words around cardinals: "{day} {month} {year}"
@@ -131,6 +143,7 @@ LANGUAGES: dict[str, Rules] = {
         "vi",
         to="đến",
         percent=" phần trăm",
+        ordinal_before="thứ",
         years=False,  # a year is read as a cardinal ("năm 1999": "năm một nghìn ...")
         currencies={"$": "đô la", "€": "euro", "£": "bảng Anh", "₫": "đồng", "đ": "đồng"},
         units={
@@ -144,6 +157,7 @@ LANGUAGES: dict[str, Rules] = {
             "°C": "độ C",
         },
         abbreviations={"v.v.": "vân vân", "TP.": "thành phố", "TS.": "tiến sĩ"},
+        reader=Reader(vietnamese.cardinal, vietnamese.ordinal),
         minus="âm",
         point="phẩy",
         date="ngày {day} tháng {month} năm {year}",
@@ -194,7 +208,9 @@ def _render(m: re.Match[str], text: str, language: str | None) -> str:
         return m[0]
     lead = m[0][: len(m[0]) - len(m[0].lstrip())]  # a space before the number stays
     try:
-        return lead + (_render_zh(m) if rules is None else _render_rules(m, rules))
+        if rules is None:
+            return lead + _render_zh(m)
+        return lead + _render_rules(m, rules, text[: m.start("num")])
     except (ArithmeticError, LookupError, ValueError):  # too large for num2words, cn2an refuses
         return m[0]
 
@@ -244,7 +260,8 @@ def _script(char: str) -> str:
 # --------------------------------------------------------------------------- num2words
 
 
-def _render_rules(m: re.Match[str], rules: Rules) -> str:
+def _render_rules(m: re.Match[str], rules: Rules, before: str) -> str:
+    """The words for a number matched by ``m``, after the text ``before``."""
     value = _parse(m["num"], rules)
     if value is None:
         return m[0]
@@ -271,9 +288,20 @@ def _render_rules(m: re.Match[str], rules: Rules) -> str:
             return spoken + _rest(m, rules)
     if suffix and re.fullmatch(rules.ordinal, suffix.rstrip(".")):
         return _say(rules, value, "ordinal")
+    if m["num"].isdigit() and _after_word(before, rules.ordinal_before):
+        return _say(rules, value, "ordinal") + _rest(m, rules)
     if _looks_like_year(m, value, rules):
         return _say(rules, value, "year") + _rest(m, rules)
     return _say(rules, value, "cardinal") + _rest(m, rules)
+
+
+def _after_word(before: str, pattern: str) -> bool:
+    """Whether ``before`` ends with a word ``pattern`` matches (in any case, composed or not)
+    and a space."""
+    words = before.rsplit(None, 1)
+    if not words or not before[-1:].isspace():
+        return False
+    return re.fullmatch(pattern, unicodedata.normalize("NFC", words[-1]), re.IGNORECASE) is not None
 
 
 def _parse(number: str, rules: Rules) -> Decimal | None:
@@ -296,6 +324,9 @@ def _say(rules: Rules, value: Decimal, to: str) -> str:
             _say(rules, Decimal(digits[zeros:]), "cardinal")
         ]
         return " ".join([_say(rules, Decimal(whole), to), rules.point, *spoken])
+    if rules.reader is not None and value == value.to_integral_value():
+        read = rules.reader.ordinal if to == "ordinal" else rules.reader.cardinal
+        return read(int(value))
     # a Decimal would lose its fraction in some languages (Italian reads 2.5 as "due")
     number: float | int = int(value) if value == value.to_integral_value() else float(value)
     try:
@@ -330,12 +361,15 @@ def _minutes(rules: Rules, minutes: int) -> str:
 
 def _money(rules: Rules, value: Decimal, currency: str) -> str:
     """An amount with its currency's name; a whole amount without "and zero cents"."""
+    plain = f"{_say(rules, value, 'cardinal')} {currency}"
+    if rules.reader is not None:  # the currency is a name, said after the amount
+        return plain
     try:
         spoken = str(num2words(value, lang=rules.code, to="currency", currency=currency))
     except (NotImplementedError, KeyError, AttributeError, ArithmeticError):
         # no currency reading in this language, or an amount too large for num2words'
         # currency arithmetic (decimal.InvalidOperation)
-        return f"{_say(rules, value, 'cardinal')} {currency}"
+        return plain
     if value != value.to_integral_value():
         return spoken
     head = spoken.rpartition(str(num2words(0, lang=rules.code)))[0]
