@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from f5serve.core.db import WorkerRow, utcnow
+from f5serve.core.storage.base import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Presence:
         try:
             await asyncio.to_thread(self.directory.remove, self.me.worker_id)
         except Exception:  # its row goes stale instead
-            log.exception("could not remove this worker from the directory")
+            log_failure(log, "could not remove this worker from the directory")
 
     async def _loop(self) -> None:
         while True:
@@ -102,4 +103,4 @@ class Presence:
             try:
                 await asyncio.to_thread(self.directory.announce, self.me, self.in_flight())
             except Exception:
-                log.exception("worker heartbeat failed")
+                log_failure(log, "worker heartbeat failed")

@@ -23,7 +23,7 @@ from f5serve.core.jobs.queue import InProcessQueue
 from f5serve.core.jobs.runner import JobServices, execute_job
 from f5serve.core.jobs.store import QUEUED, Claim, JobStore, retention_cutoff
 from f5serve.core.metrics import Metrics
-from f5serve.core.storage.base import StorageError
+from f5serve.core.storage.base import StorageError, log_failure
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import (
     DeviceError,
@@ -106,7 +106,7 @@ class JobRunner:
         try:
             await asyncio.to_thread(self.store.release, self.worker_id)
         except Exception:  # they run again once their leases expire
-            log.exception("could not hand the running jobs back to the queue")
+            log_failure(log, "could not hand the running jobs back to the queue")
 
     def cancel(self, job_id: str) -> None:
         """Stop a running job (its status is set by the caller)."""
@@ -218,7 +218,7 @@ class JobRunner:
         try:
             self.store.progress(claim, p.fraction, p.chunk, p.chunks, p.step, p.steps)
         except Exception:  # progress is best effort; the job goes on
-            log.exception("could not record the progress of job %s", job_id)
+            log_failure(log, "could not record the progress of job %s", job_id)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -226,7 +226,7 @@ class JobRunner:
             try:
                 await self.heartbeat()
             except Exception:
-                log.exception("job lease renewal failed")
+                log_failure(log, "job lease renewal failed")
 
     async def heartbeat(self) -> None:
         """Renew the leases of the running jobs, stop those no longer held, re-queue the jobs
@@ -248,7 +248,7 @@ class JobRunner:
             try:
                 await asyncio.to_thread(self.cleanup)
             except Exception:
-                log.exception("retention cleanup failed")
+                log_failure(log, "retention cleanup failed")
             await asyncio.sleep(self.cleanup_interval)
 
     def cleanup(self) -> int:

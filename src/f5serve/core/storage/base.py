@@ -7,6 +7,8 @@ Writes are atomic: a reader sees the whole object or none of it.
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -19,6 +21,17 @@ class StorageError(F5ServeError):
 
     code = "storage_error"
     http_status = 503
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log the exception being handled by a background loop: one warning line for a storage or
+    database fault (expected while either is away, and its message says what), a traceback for
+    anything else (a bug)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, StorageError):
+        logger.warning(f"{message}: %s", *args, exc)
+    else:
+        logger.exception(message, *args)
 
 
 @dataclass(frozen=True)
