@@ -11,26 +11,29 @@
 #
 # Stages, most important first (STAGES picks some; each has a time limit, and all of them share
 # BUDGET seconds, so a slow stage shortens or skips the later ones; a failed stage loses only its
-# own numbers):
-#   compiled    throughput at CONC with the compiled DiT (COMPILE=on|max), no CUDA graphs, the
-#               device's default frame budget, inductor's cache fresh: its start-up is the cold
-#               start; the one-request anchor; time to first audio
-#   graphs      the same with CUDA graphs (inductor's cache warm: its start-up is a warm start)
+# own numbers). Inductor's cache starts empty: the first compiled stage's start-up is the cold
+# start, a later one's a warm start (the summary says which).
+#   graphs      throughput at CONC with the compiled DiT (COMPILE=on|max) and CUDA graphs, the
+#               device's default frame budget; the one-request anchor; time to first audio
+#   packed      the same with packed batches (PACKING, default auto: the variable-length
+#               attention kernel), no padding computed
 #   ttfa        the graphs stage at TTFA_CONC with a short first chunk (FIRST_CHUNK seconds,
 #               the first_chunk_seconds option) and streams' first chunks admitted first
 #               (openers "first", the default): time to first audio and stalls under load
 #   reference   eager at REF_CONC and the reference's infer_process on the same requests (the
 #               same-run ratio; the summary compares every run's c = 1 and anchor with it)
+#   precision   float32/bfloat16/float16, compiled bfloat16 and packed bfloat16/float16 against
+#               float64, and each chunk alone against batched (packed: the kernel's rows)
 #   ttfa_alone  the ttfa stage with openers "alone" (other chunks wait while first chunks run)
+#   compiled    the graphs stage without CUDA graphs
 #   budget_old  compiled at c = 64 under the former CUDA frame budget (65 536)
-#   profile_gpu a torch.profiler view of a compiled c = 16 burst
-#   eager, warm_start, precision, throughput_32 (not by default): eager throughput at CONC; a
-#               second start with the compiled stage's cache; float32/bfloat16/float16 and
-#               compiled bfloat16 against float64; 32 steps
-# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, COMPILE, BUDGET override
-# the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu DTYPE=float32
-# CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" OLD_BUDGET_CONC=2 NO_REFERENCE=1 NO_WHEELS=1
-# PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh).
+#   profile_gpu a torch.profiler view of a compiled c = 16 burst (packed as PACKING)
+#   eager, warm_start, throughput_32 (not by default): eager throughput at CONC; a second start
+#               with the first stage's cache; 32 steps
+# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, COMPILE, PACKING, BUDGET
+# override the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu
+# DTYPE=float32 PACKING=on CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" OLD_BUDGET_CONC=2 NO_REFERENCE=1
+# NO_WHEELS=1 PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench/results}
@@ -41,8 +44,9 @@ STEPS=${STEPS:-16}
 CONC=${CONC:-1 16 64}
 REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
+PACKING=${PACKING:-auto}
 BUDGET=${BUDGET:-420}
-STAGES=${STAGES:-compiled graphs ttfa reference ttfa_alone budget_old profile_gpu}
+STAGES=${STAGES:-graphs packed ttfa reference precision ttfa_alone compiled budget_old profile_gpu}
 TTFA_CONC=${TTFA_CONC:-1 64}
 FIRST_CHUNK=${FIRST_CHUNK:-2}
 CACHE=${COMPILE_CACHE:-/tmp/f5serve-inductor-cache}
@@ -86,31 +90,34 @@ tp=("$PY" -m bench.throughput --preset "$PRESET" --device "$DEVICE" --dtype "$DT
 compiled=(--compile "$COMPILE" --compile-cache "$CACHE")
 
 # shellcheck disable=SC2086  # CONC and REF_CONC are lists
-stage compiled 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs off \
-    --out "$OUT/compiled.json"
-# shellcheck disable=SC2086
-stage graphs 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs auto \
+stage graphs 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs auto \
     --out "$OUT/graphs.json"
+# shellcheck disable=SC2086
+stage packed 120 "${tp[@]}" --concurrency $CONC "${compiled[@]}" --cuda-graphs auto \
+    --packing "$PACKING" --out "$OUT/packed.json"
 # shellcheck disable=SC2086  # TTFA_CONC is a list
 stage ttfa 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers first --out "$OUT/ttfa.json"
 # shellcheck disable=SC2086
 stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"
+stage precision 90 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
+    --steps "$STEPS" --trials 1 "${compiled[@]}" --packing "$PACKING" --out "$OUT/precision.json"
 # shellcheck disable=SC2086
 stage ttfa_alone 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers alone --out "$OUT/ttfa_alone.json"
+# shellcheck disable=SC2086
+stage compiled 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs off \
+    --out "$OUT/compiled.json"
 stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" \
     --cuda-graphs off --batch-frames 65536 --out "$OUT/budget_old.json"
 stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
     --dtype "$DTYPE" --steps "$STEPS" --concurrency 16 "${compiled[@]}" --cuda-graphs off \
-    --out "$OUT/profile_gpu.txt"
+    --packing "$PACKING" --out "$OUT/profile_gpu.txt"
 # shellcheck disable=SC2086
 stage eager 110 "${tp[@]}" --concurrency $CONC --anchor --cuda-graphs off --out "$OUT/eager.json"
 stage warm_start 80 "${tp[@]}" --concurrency 1 "${compiled[@]}" --cuda-graphs off \
     --out "$OUT/warm_start.json"
-stage precision 100 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
-    --steps "$STEPS" --trials 2 "${compiled[@]}" --out "$OUT/precision.json"
 # shellcheck disable=SC2086
 stage throughput_32 150 "${tp[@]}" --concurrency $CONC --steps 32 --out "$OUT/throughput_32.json"
 

@@ -3,13 +3,12 @@
     python -m bench.device_summary OUT_DIR
 
 Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (compiled with CUDA
-graphs), ``ttfa.json`` and ``ttfa_alone.json`` (the same with a short first chunk, openers
-``first`` and ``alone``), ``budget_old.json`` (compiled under the former frame budget),
-``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json`` and
-``profile_gpu.txt``, and
-prints throughput side by side (each run against the reference timed in the same call, at the
-concurrencies it was timed at), the one-request anchors, cold and warm starts, precision and the
-profile's first line.
+graphs), ``packed.json`` (the same with packed batches), ``ttfa.json`` and ``ttfa_alone.json``
+(the same with a short first chunk, openers ``first`` and ``alone``), ``budget_old.json``
+(compiled under the former frame budget), ``reference.json`` (eager, beside the reference),
+``warm_start.json``, ``precision.json`` and ``profile_gpu.txt``, and prints throughput side by
+side (each run against the reference timed in the same call, at the concurrencies it was timed
+at), the one-request anchors, cold and warm starts, precision and the profile's first line.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ RUNS = {
     "eager": "eager",
     "compiled": "compiled",
     "graphs": "compiled+graphs",
+    "packed": "+packed",
     "ttfa": "+first chunk",
     "ttfa_alone": "+first, alone",
     "budget_old": "compiled, 65536",
@@ -91,16 +91,13 @@ def anchors(results: dict[str, dict[str, Any]]) -> None:
 
 
 def starts(folder: Path) -> None:
-    for name, label in (
-        ("compiled", "cold start"),
-        ("graphs", "warm start, graphs"),
-        ("warm_start", "warm start"),
-    ):
+    for name in ("graphs", "packed", "compiled", "warm_start"):
         data = load(folder, name)
         if data and "start" in data:
             s = data["start"]
+            label = {True: "cold start", False: "warm start"}.get(s.get("cold_cache"), "start")
             print(
-                f"{label} ({s['compile']}): load {s['load_s']:.1f} s + compile/warm-up "
+                f"{label} ({name}, {s['compile']}): load {s['load_s']:.1f} s + compile/warm-up "
                 f"{s['compile_s']:.1f} s + first request {s['first_request_s']:.2f} s = "
                 f"{s['total_s']:.1f} s, peak {s['peak_memory_mb']:.0f} MB"
             )

@@ -1,13 +1,15 @@
 """Reduced precision and batching on a GPU, measured against float64.
 
     python -m bench.precision [--preset F5TTS_v1_Base] [--steps 16] [--device cuda] [--trials 3]
-        [--compile on|max] [--compile-cache DIR]
+        [--compile on|max] [--compile-cache DIR] [--packing off|auto|on]
 
 Each trial draws fresh seeds and sends the same chunks (references and texts of
 ``bench.throughput``'s mixed set) through engines that differ only in the DiT's dtype: float64
 (the yardstick), float32, bfloat16 and float16. It reports ‖mel − mel64‖ / ‖mel64‖ for the
 sampled mels and the same for the vocoded audio. Then, per dtype, each chunk sampled alone is
 compared with the same chunk sampled in one batch with all the others (padding must not leak).
+``--compile`` adds a compiled bfloat16 engine; ``--packing`` bfloat16 and float16 engines whose
+batches run packed (``Engine.use_packing``: on CUDA, the variable-length attention kernel).
 Random weights in the official layout. Prints a table and writes
 ``bench/results/precision.json``.
 """
@@ -55,12 +57,18 @@ def chunks(
     ]
 
 
-def make_engines(base: Engine, compile_mode: str) -> dict[str, Engine]:
-    """One engine per dtype sharing ``base``'s weights (copied), and a compiled bfloat16 one."""
-    engines = {
-        name: Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
-        for name, dtype in DTYPES.items()
-    }
+def make_engines(base: Engine, compile_mode: str, packing: str) -> dict[str, Engine]:
+    """One engine per dtype sharing ``base``'s weights (copied), a compiled bfloat16 one, and
+    packed half-precision ones."""
+
+    def copy_of(dtype: torch.dtype) -> Engine:
+        return Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
+
+    engines = {name: copy_of(dtype) for name, dtype in DTYPES.items()}
+    for name in ("bfloat16", "float16"):
+        packed = copy_of(DTYPES[name])
+        if packed.use_packing(packing):
+            engines[f"{name}+packed"] = packed
     if compile_mode != "off":
         model = copy.deepcopy(base.model)
         compiled = Engine(model, base.vocab, base.vocoder, base.device, torch.bfloat16)
@@ -82,6 +90,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="chunks per trial")
     parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
     parser.add_argument("--compile-cache", type=Path, default=None, help="inductor cache folder")
+    parser.add_argument("--packing", choices=["off", "auto", "on"], default="off")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/precision.json")
     args = parser.parse_args()
     if args.compile_cache is not None:
@@ -90,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_weights(Path(tmp), args.preset)
         base = Engine.from_files(**files, device=args.device, dtype="float32")
-        engines = make_engines(base, args.compile)
+        engines = make_engines(base, args.compile, args.packing)
         work = workload(args.count, 1)
         paths = prepare_refs(Path(tmp), work)
         texts = [r.text for r in work]

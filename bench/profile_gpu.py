@@ -2,6 +2,7 @@
 
     python -m bench.profile_gpu [--preset F5TTS_v1_Base] [--steps 16] [--concurrency 1 16]
         [--compile off|on|max] [--compile-cache DIR] [--cuda-graphs off|auto]
+        [--packing off|auto|on]
 
 For each concurrency: wall seconds of the burst, the summed time of GPU kernels (busy fraction
 = kernels / wall; far under 1 means the GPU waits for Python and launches), the number of
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
     parser.add_argument("--compile-cache", type=Path, default=None, help="inductor cache folder")
     parser.add_argument("--cuda-graphs", choices=["off", "auto"], default="off")
+    parser.add_argument("--packing", choices=["off", "auto", "on"], default="off")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/profile_gpu.txt")
     args = parser.parse_args()
     opts = {"nfe_steps": args.steps}
@@ -48,9 +50,13 @@ def main() -> None:
         if args.compile_cache is not None:
             use_cache_dir(args.compile_cache)
         engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
+        engine.use_packing(args.packing)
         engine.compile(args.compile)
         engine.use_cuda_graphs(args.cuda_graphs)
-        lines.append(f"compile {engine.compile_mode}, CUDA graphs {engine.cuda_graphs}")
+        lines.append(
+            f"compile {engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, "
+            f"packed {engine.packed}"
+        )
         sched = Scheduler(engine)
         for c in args.concurrency:
             asyncio.run(burst(sched, work, refs, c, opts))  # warm-up at this size

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.throughput [--preset F5TTS_v1_Small] [--steps 8]
         [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
         [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
-        [--cuda-graphs off|auto] [--batch-frames N] [--no-serial]
+        [--cuda-graphs off|auto] [--packing off|auto|on] [--batch-frames N] [--no-serial]
         [--first-chunk-seconds S] [--openers off|first|alone]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs of
@@ -18,7 +18,9 @@ layout (speed does not depend on them). ``--compile`` runs the DiT compiled (``E
 with inductor's cache in ``--compile-cache`` (a fresh folder: a cold start; the folder of an
 earlier run: a warm one); the start-up is timed: loading, compiling with its warm-up, and the first
 request. ``--cuda-graphs`` (default ``auto``: on for CUDA) replays the steps of unchanged batches
-from CUDA graphs; ``--batch-frames`` sets the frame budget (default: the device's).
+from CUDA graphs; ``--packing`` runs the rows of a batch packed, without padding
+(``Engine.use_packing``, default ``off``); ``--batch-frames`` sets the frame budget (default: the
+device's).
 ``--first-chunk-seconds`` is the synthesis option of that name (a short first chunk; default: the
 reference's chunking) and ``--openers`` the scheduler's admission of streams' first chunks
 (``Scheduler(openers=...)``, default ``first``). Each streamed request is played back as it
@@ -257,13 +259,15 @@ def start_engine(
 ) -> tuple[Engine, Scheduler, dict[str, Any]]:
     """Load (and compile) the engine and serve one request: what a server does at start-up,
     timed."""
+    cold = None  # whether compiled code had to be generated: an empty cache folder
     if args.compile_cache is not None:
-        use_cache_dir(args.compile_cache)
+        cold = not any(use_cache_dir(args.compile_cache).iterdir())
     started = time.perf_counter()
     engine = Engine.from_files(**files, device=args.device, dtype=args.dtype)
     if args.batch_frames:
         engine.max_batch_frames = args.batch_frames
     loaded = time.perf_counter()
+    engine.use_packing(args.packing)  # before compiling: the warm-up builds the packed graph
     compile_s = engine.compile(args.compile)
     engine.use_cuda_graphs(args.cuda_graphs)
     print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
@@ -273,7 +277,9 @@ def start_engine(
     start = {
         "compile": engine.compile_mode,
         "cuda_graphs": engine.cuda_graphs,
+        "packed": engine.packed,
         "compile_cache": str(args.compile_cache) if args.compile_cache else None,
+        "cold_cache": cold,
         "load_s": loaded - started,
         "compile_s": compile_s,
         "first_request_s": time.perf_counter() - first,
@@ -308,6 +314,7 @@ def main() -> None:
     )
     parser.add_argument("--compile", choices=["off", "on", "max"], default="off")
     parser.add_argument("--cuda-graphs", choices=["off", "auto"], default="auto")
+    parser.add_argument("--packing", choices=["off", "auto", "on"], default="off")
     parser.add_argument(
         "--no-serial", action="store_true", help="skip serving the requests one at a time"
     )
@@ -387,7 +394,8 @@ def report(
 ) -> None:
     print(
         f"{args.preset}, {args.steps} steps, {engine.device} {engine.dtype}, compile "
-        f"{engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, frame budget "
+        f"{engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, packed {engine.packed}, "
+        f"frame budget "
         f"{engine.max_batch_frames}, text repeat {args.text_repeat}, first chunk "
         f"{args.first_chunk_seconds or 'as the reference'} s, openers {args.openers}"
     )
@@ -425,6 +433,7 @@ def report(
             "dtype": str(engine.dtype),
             "max_batch_frames": engine.max_batch_frames,
             "cuda_graphs": engine.cuda_graphs,
+            "packed": engine.packed,
             "text_repeat": args.text_repeat,
             "first_chunk_seconds": args.first_chunk_seconds,
             "openers": args.openers,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from dit_batches import flow_inputs, rel_err
 from torch._dynamo.utils import counters
 
 from f5serve import Engine
 from f5serve.engine import compile as compiling
 from f5serve.engine.dit import DiT, run_block
-from f5serve.engine.masks import length_mask
 
 TOL = 1e-3
 REF_TEXT = "Some call me nature, others call me mother nature."
@@ -23,28 +22,6 @@ LONG_TEXT = " ".join(["The weather is lovely today, so let us take a long walk i
 @pytest.fixture(scope="module")
 def engine(tiny_model_files: dict[str, Any]) -> Engine:
     return Engine.from_files(**tiny_model_files, device="cpu")
-
-
-@pytest.fixture
-def fresh_dynamo() -> Iterator[None]:
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
-
-
-def flow_inputs(model: DiT, lengths: list[int], seed: int) -> tuple[Any, ...]:
-    """Random states, conditioning, text features and times of a padded batch, and its mask."""
-    gen = torch.Generator().manual_seed(seed)
-    rows, frames, cfg = len(lengths), max(lengths), model.cfg
-    x, cond = (torch.randn(rows, frames, cfg.mel_dim, generator=gen) for _ in range(2))
-    text = torch.randn(rows, frames, cfg.text_dim, generator=gen)
-    mask = length_mask(lengths, torch.device("cpu"))
-    return x, cond, text, torch.rand(rows, generator=gen), mask
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 @torch.inference_mode()
@@ -78,13 +55,8 @@ def test_compiled_blocks_equal_eager_across_lengths_with_one_graph(engine: Engin
     assert model.run_block is run_block
 
 
-@pytest.mark.usefixtures("fresh_dynamo")
-def test_warm_up_builds_every_graph_serving_needs(
-    engine: Engine, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Dynamo's side only (graphs and guards): code generation is swapped for eager here."""
-    compile_fn = torch.compile
-    monkeypatch.setattr(torch, "compile", lambda fn, mode: compile_fn(fn, backend="eager"))
+@pytest.mark.usefixtures("dynamo_only")
+def test_warm_up_builds_every_graph_serving_needs(engine: Engine, fixtures_dir: Path) -> None:
     ref = fixtures_dir / "basic_ref_en.wav"
     eager = engine.synthesize(LONG_TEXT, ref, REF_TEXT, seed=3, nfe_steps=4)
     try:
@@ -123,3 +95,8 @@ def test_the_cache_folder_is_set_once_and_an_explicit_one_wins(
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert compiling.use_cache_dir(tmp_path / "b") == tmp_path / "mine"
     assert not (tmp_path / "b").exists()
+    # importing torch._dynamo sets torch's default folder: that is no one's choice
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert compiling.use_cache_dir(tmp_path / "c") == tmp_path / "c"

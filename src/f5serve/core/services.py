@@ -220,6 +220,7 @@ def build_services(settings: Settings) -> Services:
         max_batch_frames=settings.max_batch_frames,
         compile_mode=settings.compile,
         cuda_graphs=settings.cuda_graphs,
+        packing=settings.packing,
     )
     limits = VoiceLimits(settings.max_upload_bytes, settings.max_reference_seconds)
     recognizer = LazyRecognizer(settings.asr_model, settings.asr_device)  # loaded on first use

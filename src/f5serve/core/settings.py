@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         description="Replay the flow steps of an unchanged batch from CUDA graphs: auto (on "
         "for CUDA) or off.",
     )
+    packing: Literal["off", "auto", "on"] = Field(
+        default="off",
+        description="Run a batch's rows of different lengths packed, without padding: auto (on "
+        "for CUDA in float16/bfloat16, where the variable-length attention kernel runs), on or "
+        "off (the default until measured on a GPU).",
+    )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
     model_memory_budget: str | None = Field(
         default=None,

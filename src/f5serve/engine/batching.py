@@ -4,9 +4,10 @@ Every :class:`FlowItem` carries its own time grid and step index, so items join 
 batch between any two steps; the step rule itself (guidance + Euler) is
 :func:`f5serve.engine.sampler.flow_step`. Padded frames are masked (see ``dit.py``) and text
 features are computed per item at its own length, so an item's result does not depend on its
-batch company. On CUDA the step of an unchanged batch can be replayed from a CUDA graph
-(``graphs.py``): :meth:`FlowBatcher._advance` is the code that is captured, so it only updates
-the layout's tensors in place.
+batch company. With packing (``packing.py``) the transformer blocks skip the padding. On CUDA
+the step of an unchanged batch can be replayed from a CUDA graph (``graphs.py``):
+:meth:`FlowBatcher._advance` is the code that is captured, so it only updates the layout's
+tensors in place.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from f5serve.engine import sampler
 from f5serve.engine.dit import DiT
 from f5serve.engine.graphs import StepGraphs
 from f5serve.engine.masks import length_mask
+from f5serve.engine.packing import Packing, pack_lengths
 
 # A step is captured only when the batch keeps its members for at least this many steps (the
 # captured one included), unless a newcomer joins: capturing costs about one eager step.
@@ -89,6 +91,7 @@ class _Layout:
     cond: torch.Tensor  # [R, Nmax, 100] (B conditional rows, then G unconditional rows)
     text: torch.Tensor  # [R, Nmax, Dt]
     mask: torch.Tensor | None  # [R, Nmax], None when every item has the same length
+    packing: Packing | None  # the rows packed (with a mask, when the batcher packs)
     grids: torch.Tensor  # [B, Smax + 1] time grids, padded with their last value
     steps: torch.Tensor  # [B] steps done per item
     guided: torch.Tensor  # [G] indices of guided items
@@ -100,9 +103,12 @@ class _Layout:
 class FlowBatcher:
     """Steps any set of :class:`FlowItem` together with one model forward per step."""
 
-    def __init__(self, model: DiT, graphs: StepGraphs | None = None) -> None:
+    def __init__(
+        self, model: DiT, graphs: StepGraphs | None = None, *, packed: bool = False
+    ) -> None:
         self.model = model
         self.graphs = graphs  # None: every step runs eagerly (or compiled) from Python
+        self.packed = packed  # run rows of different lengths packed, without their padding
         self.items: list[FlowItem] = []
         self._layout: _Layout | None = None
 
@@ -145,11 +151,13 @@ class FlowBatcher:
         x = pad_sequence([it.y for it in items], batch_first=True)
         for i, it in enumerate(items):
             it.y = x[i, : it.frames]
+        mask = length_mask(lengths, device)
         return _Layout(
             x=x,
             cond=pad_sequence(cond, batch_first=True),
             text=pad_sequence([t for t in text if t is not None], batch_first=True),
-            mask=length_mask(lengths, device),
+            mask=mask,
+            packing=pack_lengths(lengths, device) if self.packed and mask is not None else None,
             grids=torch.stack(
                 [F.pad(it.grid, (0, longest - it.steps), value=float(it.grid[-1])) for it in items]
             ),
@@ -203,7 +211,12 @@ class FlowBatcher:
         t1 = lay.grids.gather(1, lay.steps[:, None] + 1)[:, 0]
         g = lay.guided
         flow = self.model(
-            torch.cat((lay.x, lay.x[g])), lay.cond, lay.text, torch.cat((t0, t0[g])), lay.mask
+            torch.cat((lay.x, lay.x[g])),
+            lay.cond,
+            lay.text,
+            torch.cat((t0, t0[g])),
+            lay.mask,
+            lay.packing,
         )
         # in place: items' y are views of these rows
         lay.x.copy_(sampler.flow_step(lay.x, flow, g, lay.cfg, t1 - t0))

@@ -5,7 +5,9 @@ is removed), so state dicts load without renaming. The sampling loop lives in ``
 
 Unlike the reference, attention masks padded keys whenever a mask is given, so an item's output
 does not depend on what it is batched with. Text embeddings are computed per item at the item's
-own length (the ConvNeXt GRN normalises over time, so padding would otherwise leak in).
+own length (the ConvNeXt GRN normalises over time, so padding would otherwise leak in). With a
+:class:`~f5serve.engine.packing.Packing` the transformer blocks run on the real frames alone,
+rows laid end to end (``packing.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from f5serve.engine import packing as packed
 from f5serve.engine.config import DiTConfig
+from f5serve.engine.packing import Packing
 
 TEXT_MAX_POS = 4096  # length of the reference's precomputed text position table
+# What a block is told about its rows: a padding mask [B, N] (None: no padding), or a Packing
+Layout = torch.Tensor | Packing | None
+
+
+def per_frame(values: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Per-row vectors ``[B, D]`` shaped to broadcast over the frames of ``x``."""
+    if isinstance(layout, Packing):
+        return packed.spread(values, layout)
+    return values.unsqueeze(1)
 
 
 class TimestepEmbedding(nn.Module):
@@ -205,23 +218,23 @@ class Attention(nn.Module):
         return torch.cat((apply_rotary(x[:, :n], *rope), x[:, n:]), dim=1)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], layout: Layout
     ) -> torch.Tensor:
-        # x: [B, N, D]; mask: [B, N] (True = real frame)
+        # x: [B, N, D], layout a mask [B, N] (True = real frame); or packed: [1, T, D]
         b = x.shape[0]
         q, k, v = (
             proj(x).view(b, -1, self.heads, proj.out_features // self.heads).transpose(1, 2)
             for proj in (self.to_q, self.to_k, self.to_v)
         )
         q, k = self._rope(q, rope), self._rope(k, rope)
-        attn_mask = None if mask is None else mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        out = self.to_out[0](out.transpose(1, 2).reshape(b, -1, q.shape[1] * q.shape[3]))
-        if mask is not None:
-            out = out.masked_fill(~mask.unsqueeze(-1), 0.0)
+        if isinstance(layout, Packing):
+            out = packed.attention(q, k, v, layout)
+        else:
+            attn_mask = None if layout is None else layout[:, None, None, :]
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask).transpose(1, 2)
+        out = self.to_out[0](out.reshape(b, -1, q.shape[1] * q.shape[3]))
+        if isinstance(layout, torch.Tensor):
+            out = out.masked_fill(~layout.unsqueeze(-1), 0.0)
         return out
 
 
@@ -232,9 +245,11 @@ class AdaLayerNorm(nn.Module):
         super().__init__()
         self.linear = nn.Linear(dim, dim * 6)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = self.linear(F.silu(t)).chunk(6, dim=1)
-        h = F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale[:, None]) + shift[:, None]
+    def forward(self, x: torch.Tensor, t: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, ...]:
+        """The modulated ``x`` and the other four vectors, each shaped to broadcast over ``x``."""
+        mods = self.linear(F.silu(t)).chunk(6, dim=1)
+        shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = (per_frame(m, layout) for m in mods)
+        h = F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale) + shift
         return h, gate, shift_mlp, scale_mlp, gate_mlp
 
 
@@ -269,15 +284,12 @@ class DiTBlock(nn.Module):
         x: torch.Tensor,
         t: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
+        layout: Layout,
     ) -> torch.Tensor:
-        h, gate, shift_mlp, scale_mlp, gate_mlp = self.attn_norm(x, t)
-        x = x + gate.unsqueeze(1) * self.attn(h, rope, mask)
-        h = (
-            F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale_mlp[:, None])
-            + shift_mlp[:, None]
-        )
-        return x + gate_mlp.unsqueeze(1) * self.ff(h)
+        h, gate, shift_mlp, scale_mlp, gate_mlp = self.attn_norm(x, t, layout)
+        x = x + gate * self.attn(h, rope, layout)
+        h = F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale_mlp) + shift_mlp
+        return x + gate_mlp * self.ff(h)
 
 
 def run_block(
@@ -285,15 +297,15 @@ def run_block(
     x: torch.Tensor,
     t: torch.Tensor,
     rope: tuple[torch.Tensor, torch.Tensor],
-    mask: torch.Tensor | None,
+    layout: Layout,
 ) -> torch.Tensor:
     """One block's forward; the unit that ``compile.py`` compiles (shared by all blocks)."""
-    out: torch.Tensor = block(x, t, rope, mask)
+    out: torch.Tensor = block(x, t, rope, layout)
     return out
 
 
 BlockRunner = Callable[
-    [nn.Module, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None],
+    [nn.Module, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], Layout],
     torch.Tensor,
 ]
 
@@ -305,9 +317,9 @@ class AdaLayerNormFinal(nn.Module):
         super().__init__()
         self.linear = nn.Linear(dim, dim * 2)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.linear(F.silu(t)).chunk(2, dim=1)
-        return F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale[:, None]) + shift[:, None]
+    def forward(self, x: torch.Tensor, t: torch.Tensor, layout: Layout) -> torch.Tensor:
+        scale, shift = (per_frame(m, layout) for m in self.linear(F.silu(t)).chunk(2, dim=1))
+        return F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale) + shift
 
 
 class DiT(nn.Module):
@@ -347,19 +359,28 @@ class DiT(nn.Module):
         text_embed: torch.Tensor,
         time: torch.Tensor,
         mask: torch.Tensor | None = None,
+        packing: Packing | None = None,
     ) -> torch.Tensor:
         """One flow evaluation.
 
         x, cond: [B, N, 100]; text_embed: [B, N, Dt] (from :meth:`embed_text`);
-        time: [B] (or a scalar); mask: [B, N] bool, True on real frames, or None.
-        Returns the predicted flow [B, N, 100].
+        time: [B] (or a scalar); mask: [B, N] bool, True on real frames, or None; packing: the
+        same rows' :func:`~f5serve.engine.packing.pack_lengths`, to run the blocks packed.
+        Returns the predicted flow [B, N, 100] (zero on padded frames when packed).
         """
         if time.ndim == 0:
             time = time.repeat(x.shape[0])
         t = self.time_embed(time)
         h = self.input_embed(x, cond, text_embed, mask)
-        rope = self.rotary_embed(x.shape[1])
+        cos, sin = self.rotary_embed(x.shape[1])
+        layout: Layout = mask
+        if packing is not None:
+            h = h.flatten(0, 1)[packing.flat].unsqueeze(0)  # [1, T, D]
+            cos, sin, layout = cos[packing.positions], sin[packing.positions], packing
         for block in self.transformer_blocks:
-            h = self.run_block(block, h, t, rope, mask)
-        out: torch.Tensor = self.proj_out(self.norm_out(h, t))
-        return out
+            h = self.run_block(block, h, t, (cos, sin), layout)
+        out: torch.Tensor = self.proj_out(self.norm_out(h, t, layout))
+        if packing is None:
+            return out
+        padded = out.new_zeros(x.shape[0] * x.shape[1], out.shape[-1])
+        return padded.index_copy(0, packing.flat, out[0]).view(*x.shape[:2], -1)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from f5serve.engine import asr, graphs, sampler, text
+from f5serve.engine import asr, graphs, packing, sampler, text
 from f5serve.engine import audio as audio_io
 from f5serve.engine import compile as compiling
 from f5serve.engine.asr import Attempt, Recognizer, Transcript, Word
@@ -313,6 +313,7 @@ class Engine:
         self.compile_mode = "off"  # how the DiT runs: off (eager), on or max (see compile)
         # replay the steps of an unchanged batch from CUDA graphs (see use_cuda_graphs)
         self.cuda_graphs = graphs.resolve_mode("auto", device)
+        self.packed = False  # run rows of different lengths without padding (see use_packing)
 
     @classmethod
     def from_files(
@@ -357,7 +358,7 @@ class Engine:
         compiling.set_mode(self.model, self.compile_mode)
         if self.compile_mode == "off":
             return 0.0
-        return compiling.warm_up(self.model, self.device, self.dtype)
+        return compiling.warm_up(self.model, self.device, self.dtype, self.packed)
 
     def use_cuda_graphs(self, mode: str) -> bool:
         """``auto`` (on for CUDA) or ``off``: whether batches made from now on replay their
@@ -365,9 +366,19 @@ class Engine:
         self.cuda_graphs = graphs.resolve_mode(mode, self.device)
         return self.cuda_graphs
 
+    def use_packing(self, mode: str) -> bool:
+        """``off``, ``on`` or ``auto`` (on where the variable-length attention kernel runs: CUDA
+        in float16/bfloat16): whether batches made from now on run their rows packed, without
+        padding (``engine/packing.py``); returns whether they do. Call it before :meth:`compile`,
+        which then builds the packed graph too."""
+        self.packed = packing.resolve_mode(mode, self.device, self.dtype)
+        return self.packed
+
     def new_batcher(self) -> FlowBatcher:
-        """An empty :class:`FlowBatcher` for this engine's model (with CUDA graphs when on)."""
-        return FlowBatcher(self.model, graphs.StepGraphs(self.device) if self.cuda_graphs else None)
+        """An empty :class:`FlowBatcher` for this engine's model (with CUDA graphs and packing
+        when on)."""
+        step_graphs = graphs.StepGraphs(self.device) if self.cuda_graphs else None
+        return FlowBatcher(self.model, step_graphs, packed=self.packed)
 
     def prepare_reference(
         self,

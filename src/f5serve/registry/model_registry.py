@@ -57,6 +57,7 @@ class ModelRegistry:
         max_batch_frames: int | None = None,
         compile_mode: str = "off",
         cuda_graphs: str = "auto",
+        packing: str = "off",
         loader: Callable[[str], Engine] | None = None,
     ) -> None:
         self.catalog = catalog
@@ -66,6 +67,7 @@ class ModelRegistry:
         self.max_batch_frames = max_batch_frames  # None: the device's default
         self.compile_mode = compile_mode  # off, auto, on or max (Engine.compile)
         self.cuda_graphs = cuda_graphs  # off or auto (Engine.use_cuda_graphs)
+        self.packing = packing  # off, auto or on (Engine.use_packing)
         self.router = LanguageRouter(catalog)
         self.manager: ModelManager[Engine] = ModelManager(
             loader or self._load,
@@ -185,6 +187,7 @@ class ModelRegistry:
         if self.max_batch_frames is not None:
             engine.max_batch_frames = self.max_batch_frames
         engine.use_cuda_graphs(self.cuda_graphs)
+        engine.use_packing(self.packing)
         if resolve_mode(self.compile_mode, engine.device) != "off":
             use_cache_dir(self.store.cache_dir / "torch-compile")
             seconds = engine.compile(self.compile_mode)
