@@ -24,14 +24,16 @@
 #               same-run ratio; the summary compares every run's c = 1 and anchor with it)
 #   precision   float32/bfloat16/float16, compiled bfloat16 and packed bfloat16/float16 against
 #               float64, and each chunk alone against batched (packed: the kernel's rows)
+#   ttfa_waves  the ttfa stage with openers "alone" in waves of OPENER_FRAMES frames (default
+#               32768: about 27 first chunks of 2 s after a 5 s reference, with guidance)
 #   ttfa_alone  the ttfa stage with openers "alone" (other chunks wait while first chunks run)
 #   compiled    the graphs stage without CUDA graphs
 #   budget_old  compiled at c = 64 under the former CUDA frame budget (65 536)
 #   profile_gpu a torch.profiler view of a compiled c = 16 burst (packed as PACKING)
 #   eager, warm_start, throughput_32 (not by default): eager throughput at CONC; a second start
 #               with the first stage's cache; 32 steps
-# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, COMPILE, PACKING, BUDGET
-# override the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu
+# PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, OPENER_FRAMES, COMPILE,
+# PACKING, BUDGET override the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu
 # DTYPE=float32 PACKING=on CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" OLD_BUDGET_CONC=2 NO_REFERENCE=1
 # NO_WHEELS=1 PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh).
 set -uo pipefail
@@ -46,7 +48,9 @@ REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
 PACKING=${PACKING:-auto}
 BUDGET=${BUDGET:-420}
-STAGES=${STAGES:-graphs packed ttfa reference precision ttfa_alone compiled budget_old profile_gpu}
+STAGES=${STAGES:-graphs packed ttfa ttfa_waves reference precision profile_gpu ttfa_alone compiled \
+budget_old}
+OPENER_FRAMES=${OPENER_FRAMES:-32768}
 TTFA_CONC=${TTFA_CONC:-1 64}
 FIRST_CHUNK=${FIRST_CHUNK:-2}
 CACHE=${COMPILE_CACHE:-/tmp/f5serve-inductor-cache}
@@ -98,6 +102,10 @@ stage packed 120 "${tp[@]}" --concurrency $CONC "${compiled[@]}" --cuda-graphs a
 # shellcheck disable=SC2086  # TTFA_CONC is a list
 stage ttfa 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers first --out "$OUT/ttfa.json"
+# shellcheck disable=SC2086
+stage ttfa_waves 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
+    --first-chunk-seconds "$FIRST_CHUNK" --openers alone --opener-frames "$OPENER_FRAMES" \
+    --out "$OUT/ttfa_waves.json"
 # shellcheck disable=SC2086
 stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"

@@ -4,11 +4,12 @@
 
 Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (compiled with CUDA
 graphs), ``packed.json`` (the same with packed batches), ``ttfa.json`` and ``ttfa_alone.json``
-(the same with a short first chunk, openers ``first`` and ``alone``), ``budget_old.json``
-(compiled under the former frame budget), ``reference.json`` (eager, beside the reference),
-``warm_start.json``, ``precision.json`` and ``profile_gpu.txt``, and prints throughput side by
-side (each run against the reference timed in the same call, at the concurrencies it was timed
-at), the one-request anchors, cold and warm starts, precision and the profile's first line.
+(the same with a short first chunk, openers ``first`` and ``alone``), ``ttfa_waves.json``
+(openers ``alone`` in waves), ``budget_old.json`` (compiled under the former frame budget),
+``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json`` and
+``profile_gpu.txt``, and prints throughput side by side (each run against the reference timed in
+the same call, at the concurrencies it was timed at), the one-request anchors, cold and warm
+starts, precision and the profile's first line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ RUNS = {
     "packed": "+packed",
     "ttfa": "+first chunk",
     "ttfa_alone": "+first, alone",
+    "ttfa_waves": "+first, waves",
     "budget_old": "compiled, 65536",
     "reference": "eager, ref",
 }

@@ -4,7 +4,7 @@
         [--concurrency 1 4 8] [--device cpu] [--dtype float32] [--text-repeat 1]
         [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
         [--cuda-graphs off|auto] [--packing off|auto|on] [--batch-frames N] [--no-serial]
-        [--first-chunk-seconds S] [--openers off|first|alone]
+        [--first-chunk-seconds S] [--openers off|first|alone] [--opener-frames N]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs of
 about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K`` says
@@ -23,10 +23,11 @@ from CUDA graphs; ``--packing`` runs the rows of a batch packed, without padding
 device's).
 ``--first-chunk-seconds`` is the synthesis option of that name (a short first chunk; default: the
 reference's chunking) and ``--openers`` the scheduler's admission of streams' first chunks
-(``Scheduler(openers=...)``, default ``first``). Each streamed request is played back as it
-arrives: time to first audio (TTFA) and the seconds a listener would wait after that, when a
-piece arrives after the audio before it has played out (stall), are reported as p50/p95. Prints a
-table and writes ``bench/results/throughput.json``.
+(``Scheduler(openers=...)``, default ``first``), ``--opener-frames`` the size of a wave of first
+chunks (``Scheduler(opener_frames=...)``, default: no limit). Each streamed request is played
+back as it arrives: time to first audio (TTFA) and the seconds a listener would wait after that,
+when a piece arrives after the audio before it has played out (stall), are reported as p50/p95.
+Prints a table and writes ``bench/results/throughput.json``.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def start_engine(
     engine.use_cuda_graphs(args.cuda_graphs)
     print(f"loaded in {loaded - started:.1f} s, compiled ({args.compile}) in {compile_s:.1f} s")
     first = time.perf_counter()
-    sched = Scheduler(engine, openers=args.openers)
+    sched = Scheduler(engine, openers=args.openers, opener_frames=args.opener_frames)
     asyncio.run(burst(sched, work, refs, 1, options(args)))  # also the warm-up
     start = {
         "compile": engine.compile_mode,
@@ -332,6 +333,9 @@ def main() -> None:
         choices=OPENER_MODES,
         default="first",
         help="admission of streams' first chunks",
+    )
+    parser.add_argument(
+        "--opener-frames", type=int, default=None, help="frames of first chunks in one wave"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/throughput.json")
     args = parser.parse_args()
@@ -397,7 +401,8 @@ def report(
         f"{engine.compile_mode}, CUDA graphs {engine.cuda_graphs}, packed {engine.packed}, "
         f"frame budget "
         f"{engine.max_batch_frames}, text repeat {args.text_repeat}, first chunk "
-        f"{args.first_chunk_seconds or 'as the reference'} s, openers {args.openers}"
+        f"{args.first_chunk_seconds or 'as the reference'} s, openers {args.openers}, "
+        f"opener waves of {args.opener_frames or 'any'} frames"
     )
     print(
         f"{'c':>3} {'batched audio/s':>16} {'RTF':>7} {'p50 s':>7} {'p95 s':>7} {'TTFA s':>7} "
@@ -437,6 +442,7 @@ def report(
             "text_repeat": args.text_repeat,
             "first_chunk_seconds": args.first_chunk_seconds,
             "openers": args.openers,
+            "opener_frames": args.opener_frames,
             "start": start,
             "anchor": anchor,
             "rows": rows,

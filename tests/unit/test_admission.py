@@ -110,6 +110,13 @@ def test_openers_that_do_not_fit_wait_and_the_others_go_on() -> None:
     assert next_admission([item(100)], waiting, 2 * 100 + 2 * 100) == 0
 
 
+def test_openers_beyond_the_waves_room_wait_and_the_others_go_on() -> None:
+    waiting = deque([chunk(100), opener(300), opener(100)])
+    assert next_admission([item(100)], waiting, BUDGET, opener_room=2 * 100) == 2
+    assert next_admission([item(100)], waiting, BUDGET, opener_room=2 * 100 - 1) == 0
+    assert next_admission([item(100)], waiting, BUDGET, opener_room=None) == 2
+
+
 def test_among_openers_the_least_padding_joins_first() -> None:
     waiting = deque([chunk(100), opener(400), opener(100)])
     assert next_admission([item(100)], waiting, BUDGET) == 2

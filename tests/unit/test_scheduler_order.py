@@ -173,6 +173,23 @@ def test_openers_alone_keep_later_chunks_out_of_their_batch(
     assert sizes == [3, 3, later, later]
 
 
+def test_openers_run_in_waves_of_opener_frames(
+    engine: Engine, reference: Reference, observed: dict[str, list[Any]]
+) -> None:
+    # a wave holds one opener: the first of a wave always fits, a second exceeds one frame
+    sched = Scheduler(engine, max_batch_frames=1 << 20, openers="alone", opener_frames=1)
+    run_in_order(sched, reference, [LONG, "Hi there.", "Hello again."], stream=True)
+    admitted, sizes = observed["admitted"], observed["sizes"]
+    later = len(admitted) - 3
+    assert later >= 1
+    assert admitted == [SEEDS[0], SEEDS[1], SEEDS[2]] + [SEEDS[0]] * later
+    # each opener ran alone (2 steps each), one after another, then the long stream's others
+    assert sizes == [1, 1, 1, 1, 1, 1, later, later]
+    assert observed["batches"][:6] == [{s} for s in SEEDS for _ in range(2)]
+
+
 def test_an_unknown_opener_mode_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="openers"):
         Scheduler(engine, openers="last")
+    with pytest.raises(ValueError, match="opener_frames"):
+        Scheduler(engine, opener_frames=0)

@@ -226,7 +226,12 @@ def build_services(settings: Settings) -> Services:
     recognizer = LazyRecognizer(settings.asr_model, settings.asr_device)  # loaded on first use
     check = TranscriptCheck(settings.check_ref_text, settings.ref_text_max_cer)
     voices = VoiceLibrary(sessions, storage, limits, settings.voices_dir, recognizer, check)
-    models = Models(registry, settings.max_queued_requests)
+    models = Models(
+        registry,
+        settings.max_queued_requests,
+        openers=settings.openers,
+        opener_frames=settings.opener_frames,
+    )
     synthesizer = Synthesizer(
         models,
         voices,

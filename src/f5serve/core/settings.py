@@ -154,6 +154,18 @@ class Settings(BaseSettings):
         "for CUDA in float16/bfloat16, where the variable-length attention kernel runs), on or "
         "off (the default until measured on a GPU).",
     )
+    openers: Literal["off", "first", "alone"] = Field(
+        default="first",
+        description="Streams' first chunks in the batch: first (before other waiting chunks), "
+        "alone (also keep other chunks out of a batch that runs them) or off (arrival order).",
+    )
+    opener_frames: int | None = Field(
+        default=None,
+        ge=1,
+        description="Run streams' first chunks in waves of at most this many frames (rows × "
+        "frames) so that the first listeners of many streams starting at once hear audio "
+        "sooner (default: no limit).",
+    )
     preload: bool = Field(default=True, description="Load the default model at start-up.")
     model_memory_budget: str | None = Field(
         default=None,

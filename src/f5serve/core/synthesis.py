@@ -98,9 +98,18 @@ class Plan:
 class Models:
     """The registry plus one scheduler per loaded engine."""
 
-    def __init__(self, registry: ModelRegistry, max_queued_requests: int) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        max_queued_requests: int,
+        *,
+        openers: str = "first",
+        opener_frames: int | None = None,
+    ) -> None:
         self.registry = registry
         self.max_queued_requests = max_queued_requests
+        self.openers = openers  # admission of streams' first chunks (Scheduler)
+        self.opener_frames = opener_frames
         self._schedulers: dict[str, tuple[Engine, Scheduler]] = {}
         self._lock = threading.Lock()
         registry.on_unload(self.forget)
@@ -123,7 +132,12 @@ class Models:
                 return current[1]
             if current is not None:  # the model was evicted and reloaded
                 current[1].close()
-            scheduler = Scheduler(engine, max_queued_requests=self.max_queued_requests)
+            scheduler = Scheduler(
+                engine,
+                max_queued_requests=self.max_queued_requests,
+                openers=self.openers,
+                opener_frames=self.opener_frames,
+            )
             self._schedulers[name] = (engine, scheduler)
             return scheduler
 

@@ -24,6 +24,12 @@ arrived after it: nothing starves. ``Scheduler(openers=...)`` chooses how opener
 while an opener runs or waits, a non-empty batch takes no other chunk that has not yet been
 passed by :data:`MAX_OPENERS_AHEAD` openers (so openers are not slowed by long later chunks;
 those wait at most until the running openers finish or that many openers passed them).
+
+``Scheduler(opener_frames=N)`` runs openers in waves: a batch that holds openers takes another
+only while their frames (rows × frames) stay within ``N``. When many streams start at once,
+the first listeners then hear audio after one short wave instead of after one batch of all
+first chunks (with ``openers="alone"`` nothing else slows a wave down; with ``"first"`` other
+chunks fill the rest of the frame budget).
 """
 
 from __future__ import annotations
@@ -139,11 +145,15 @@ class Scheduler:
         max_batch_frames: int | None = None,
         max_queued_requests: int = 64,
         openers: str = "first",
+        opener_frames: int | None = None,
     ) -> None:
         if openers not in OPENER_MODES:
             raise ValueError(f"openers must be one of {', '.join(OPENER_MODES)}, not {openers!r}")
+        if opener_frames is not None and opener_frames < 1:
+            raise ValueError(f"opener_frames must be at least 1, not {opener_frames}")
         self.engine = engine
         self.openers = openers  # how streams' first chunks are admitted (module docstring)
+        self.opener_frames = opener_frames  # frames of openers in one wave (None: no limit)
         self.max_batch_frames = max_batch_frames or engine.max_batch_frames
         self.max_queued_requests = max_queued_requests
         self._batcher = engine.new_batcher()
@@ -412,7 +422,11 @@ class Scheduler:
     def _admit(self) -> None:
         while (
             index := next_admission(
-                self._batcher.items, self._pending, self.max_batch_frames, self._hold_others()
+                self._batcher.items,
+                self._pending,
+                self.max_batch_frames,
+                self._hold_others(),
+                self._opener_room(),
             )
         ) is not None:
             chunk = take(self._pending, index)
@@ -424,6 +438,14 @@ class Scheduler:
         return self.openers == "alone" and any(
             c.opener for c in [*self._active.values(), *self._pending]
         )
+
+    def _opener_room(self) -> int | None:
+        """Frames that openers may still add to the running wave (None: no limit, or no wave
+        runs: the first opener of a wave always fits it)."""
+        load = sum(c.item.rows * c.item.frames for c in self._active.values() if c.opener)
+        if self.opener_frames is None or load == 0:
+            return None
+        return self.opener_frames - load
 
     def _step(self) -> None:
         work = self._batcher.padded_frames()
@@ -470,7 +492,11 @@ class Scheduler:
 
 
 def next_admission(
-    active: list[FlowItem], waiting: Sequence[_Chunk], budget: int, hold_others: bool = False
+    active: list[FlowItem],
+    waiting: Sequence[_Chunk],
+    budget: int,
+    hold_others: bool = False,
+    opener_room: int | None = None,
 ) -> int | None:
     """Index in ``waiting`` of the chunk to add to a batch of ``active`` items, or None.
 
@@ -481,6 +507,7 @@ def next_admission(
     to the first chunk passed :data:`MAX_OVERTAKES` times. An opener wins over any other
     chunk; then the least padding added; then the earliest. With ``hold_others``, a non-empty
     batch takes no chunk but openers and chunks passed by :data:`MAX_OPENERS_AHEAD` openers.
+    With ``opener_room``, an opener of more frames (rows × frames) than that waits.
     """
     base = padded_frames(active)
     best, best_key = None, (True, 0, 0)
@@ -492,7 +519,8 @@ def next_admission(
         first = id(chunk.request) not in seen
         seen.add(id(chunk.request))
         if chunk.opener:
-            allowed = openers_open
+            size = chunk.item.rows * chunk.item.frames
+            allowed = openers_open and (opener_room is None or size <= opener_room)
         else:
             held = hold_others and bool(active) and chunk.openers_ahead < MAX_OPENERS_AHEAD
             allowed = ordinary_open and i < ADMIT_WINDOW and not held
