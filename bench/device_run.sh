@@ -17,6 +17,7 @@
 #               device's default frame budget; the one-request anchor; time to first audio
 #   packed      the same with packed batches (PACKING, default auto: the variable-length
 #               attention kernel), no padding computed
+#   packing     one compiled DiT forward on a batch of mixed lengths, padded against packed
 #   ttfa        the graphs stage at TTFA_CONC with a short first chunk (FIRST_CHUNK seconds,
 #               the first_chunk_seconds option) and streams' first chunks admitted first
 #               (openers "first", the default): time to first audio and stalls under load
@@ -48,8 +49,8 @@ REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
 PACKING=${PACKING:-auto}
 BUDGET=${BUDGET:-420}
-STAGES=${STAGES:-graphs packed ttfa ttfa_waves reference precision profile_gpu ttfa_alone compiled \
-budget_old}
+STAGES=${STAGES:-graphs packed packing ttfa ttfa_waves reference precision profile_gpu ttfa_alone \
+compiled budget_old}
 OPENER_FRAMES=${OPENER_FRAMES:-32768}
 TTFA_CONC=${TTFA_CONC:-1 64}
 FIRST_CHUNK=${FIRST_CHUNK:-2}
@@ -99,6 +100,8 @@ stage graphs 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda
 # shellcheck disable=SC2086
 stage packed 120 "${tp[@]}" --concurrency $CONC "${compiled[@]}" --cuda-graphs auto \
     --packing "$PACKING" --out "$OUT/packed.json"
+stage packing 60 "$PY" -m bench.packing --preset "$PRESET" --device "$DEVICE" --dtype "$DTYPE" \
+    "${compiled[@]}" --out "$OUT/packing.json"
 # shellcheck disable=SC2086  # TTFA_CONC is a list
 stage ttfa 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers first --out "$OUT/ttfa.json"

@@ -6,10 +6,11 @@ Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (com
 graphs), ``packed.json`` (the same with packed batches), ``ttfa.json`` and ``ttfa_alone.json``
 (the same with a short first chunk, openers ``first`` and ``alone``), ``ttfa_waves.json``
 (openers ``alone`` in waves), ``budget_old.json`` (compiled under the former frame budget),
-``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json`` and
-``profile_gpu.txt``, and prints throughput side by side (each run against the reference timed in
-the same call, at the concurrencies it was timed at), the one-request anchors, cold and warm
-starts, precision and the profile's first line.
+``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json``,
+``packing.json`` and ``profile_gpu.txt``, and prints throughput side by side (each run against
+the reference timed in the same call, at the concurrencies it was timed at), the one-request
+anchors, cold and warm starts, precision, the packed forward against the padded one and the
+profile's first line.
 """
 
 from __future__ import annotations
@@ -120,6 +121,17 @@ def precision(folder: Path) -> None:
         print(f"{name:>14} {worst[0]:>11.2e} {worst[1]:>13.2e} {worst[2]:>17.2e}")
 
 
+def packing(folder: Path) -> None:
+    data = load(folder, "packing")
+    if data:
+        print(
+            f"one forward, {data['rows']} rows ({data['compile']}, {data['attention']}): padded "
+            f"{data['padded_ms']:.1f} ms ({data['padded_frames']} frames), packed "
+            f"{data['packed_ms']:.1f} ms ({data['packed_frames']} frames), "
+            f"{data['speedup']:.2f}x, packed vs padded {data['packed_vs_padded']:.2e}"
+        )
+
+
 def profile(folder: Path) -> None:
     path = folder / "profile_gpu.txt"
     if path.is_file():
@@ -137,6 +149,7 @@ def main() -> None:
         anchors(results)
     starts(folder)
     precision(folder)
+    packing(folder)
     profile(folder)
 
 
