@@ -21,22 +21,26 @@
 #   ttfa        the graphs stage at TTFA_CONC with a short first chunk (FIRST_CHUNK seconds,
 #               the first_chunk_seconds option) and streams' first chunks admitted first
 #               (openers "first", the default): time to first audio and stalls under load
-#   reference   eager at REF_CONC and the reference's infer_process on the same requests (the
-#               same-run ratio; the summary compares every run's c = 1 and anchor with it)
-#   precision   float32/bfloat16/float16, compiled bfloat16 and packed bfloat16/float16 against
-#               float64, and each chunk alone against batched (packed: the kernel's rows)
 #   ttfa_waves  the ttfa stage with openers "alone" in waves of OPENER_FRAMES frames (default
 #               32768: about 27 first chunks of 2 s after a 5 s reference, with guidance)
+#   reference   eager at REF_CONC and the reference's infer_process on the same requests (the
+#               same-run ratio; the summary compares every run's c = 1 and anchor with it)
+#   precision   float32/bfloat16/float16, compiled and packed bfloat16/float16 against
+#               float64, and each chunk alone against batched (packed: the kernel's rows)
+#   profile_gpu a torch.profiler view of compiled c = 1 and c = 16 bursts (packed as PACKING)
 #   ttfa_alone  the ttfa stage with openers "alone" (other chunks wait while first chunks run)
+#   graphs_max  the packed stage compiled with max-autotune (COMPILE=max; its own cache, so its
+#               start-up is a cold start of that mode)
 #   compiled    the graphs stage without CUDA graphs
 #   budget_old  compiled at c = 64 under the former CUDA frame budget (65 536)
-#   profile_gpu a torch.profiler view of a compiled c = 16 burst (packed as PACKING)
 #   eager, warm_start, throughput_32 (not by default): eager throughput at CONC; a second start
 #               with the first stage's cache; 32 steps
 # PRESET, DEVICE, DTYPE, STEPS, CONC, REF_CONC, TTFA_CONC, FIRST_CHUNK, OPENER_FRAMES, COMPILE,
-# PACKING, BUDGET override the defaults (a dry run on the CPU, without the wheels: PRESET=tiny_v1 DEVICE=cpu
-# DTYPE=float32 PACKING=on CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" OLD_BUDGET_CONC=2 NO_REFERENCE=1
-# NO_WHEELS=1 PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh).
+# PACKING, PACKING_ARGS (more options of bench.packing), BUDGET override the defaults. A dry run
+# on the CPU, without the wheels:
+#   PRESET=tiny_v1 DEVICE=cpu DTYPE=float32 PACKING=on CONC="1 2" REF_CONC=1 TTFA_CONC="1 4" \
+#   OLD_BUDGET_CONC=2 PACKING_ARGS="--lengths 300 200 --copies 1" NO_REFERENCE=1 NO_WHEELS=1 \
+#   PY=.venv/bin/python BUDGET=900 bash bench/device_run.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench/results}
@@ -50,7 +54,7 @@ COMPILE=${COMPILE:-on}
 PACKING=${PACKING:-auto}
 BUDGET=${BUDGET:-420}
 STAGES=${STAGES:-graphs packed packing ttfa ttfa_waves reference precision profile_gpu ttfa_alone \
-compiled budget_old}
+graphs_max compiled budget_old}  # they run in this order (the order of the calls below)
 OPENER_FRAMES=${OPENER_FRAMES:-32768}
 TTFA_CONC=${TTFA_CONC:-1 64}
 FIRST_CHUNK=${FIRST_CHUNK:-2}
@@ -72,7 +76,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --f
 "$PY" -c 'import torch, importlib.util as u; print("torch", torch.__version__, "triton",
     bool(u.find_spec("triton")))'
 echo "C compiler (triton builds its launcher with it): $(command -v cc gcc | head -1)"
-rm -rf "$CACHE"  # the compiled stage measures a cold start
+rm -rf "$CACHE" "$CACHE-max"  # the first compiled stage measures a cold start
 
 stage() {  # name, seconds, command...
     local name=$1 limit=$2 left=$((BUDGET - SECONDS))
@@ -100,8 +104,9 @@ stage graphs 150 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda
 # shellcheck disable=SC2086
 stage packed 120 "${tp[@]}" --concurrency $CONC "${compiled[@]}" --cuda-graphs auto \
     --packing "$PACKING" --out "$OUT/packed.json"
+# shellcheck disable=SC2086  # PACKING_ARGS are options
 stage packing 60 "$PY" -m bench.packing --preset "$PRESET" --device "$DEVICE" --dtype "$DTYPE" \
-    "${compiled[@]}" --out "$OUT/packing.json"
+    "${compiled[@]}" ${PACKING_ARGS:-} --out "$OUT/packing.json"
 # shellcheck disable=SC2086  # TTFA_CONC is a list
 stage ttfa 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers first --out "$OUT/ttfa.json"
@@ -112,19 +117,23 @@ stage ttfa_waves 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-
 # shellcheck disable=SC2086
 stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cuda-graphs off \
     --out "$OUT/reference.json"
-stage precision 90 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
+stage precision 120 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
     --steps "$STEPS" --trials 1 "${compiled[@]}" --packing "$PACKING" --out "$OUT/precision.json"
+stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
+    --dtype "$DTYPE" --steps "$STEPS" --concurrency 1 16 "${compiled[@]}" --cuda-graphs off \
+    --packing "$PACKING" --out "$OUT/profile_gpu.txt"
 # shellcheck disable=SC2086
 stage ttfa_alone 75 "${tp[@]}" --concurrency $TTFA_CONC "${compiled[@]}" --cuda-graphs auto \
     --first-chunk-seconds "$FIRST_CHUNK" --openers alone --out "$OUT/ttfa_alone.json"
+# shellcheck disable=SC2086
+stage graphs_max 150 "${tp[@]}" --concurrency $CONC --anchor --compile max \
+    --compile-cache "$CACHE-max" --cuda-graphs auto --packing "$PACKING" \
+    --out "$OUT/graphs_max.json"
 # shellcheck disable=SC2086
 stage compiled 120 "${tp[@]}" --concurrency $CONC --anchor "${compiled[@]}" --cuda-graphs off \
     --out "$OUT/compiled.json"
 stage budget_old 70 "${tp[@]}" --concurrency "${OLD_BUDGET_CONC:-64}" "${compiled[@]}" \
     --cuda-graphs off --batch-frames 65536 --out "$OUT/budget_old.json"
-stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS" --concurrency 16 "${compiled[@]}" --cuda-graphs off \
-    --packing "$PACKING" --out "$OUT/profile_gpu.txt"
 # shellcheck disable=SC2086
 stage eager 110 "${tp[@]}" --concurrency $CONC --anchor --cuda-graphs off --out "$OUT/eager.json"
 stage warm_start 80 "${tp[@]}" --concurrency 1 "${compiled[@]}" --cuda-graphs off \

@@ -3,14 +3,14 @@
     python -m bench.device_summary OUT_DIR
 
 Reads whichever exist of ``eager.json``, ``compiled.json``, ``graphs.json`` (compiled with CUDA
-graphs), ``packed.json`` (the same with packed batches), ``ttfa.json`` and ``ttfa_alone.json``
-(the same with a short first chunk, openers ``first`` and ``alone``), ``ttfa_waves.json``
-(openers ``alone`` in waves), ``budget_old.json`` (compiled under the former frame budget),
-``reference.json`` (eager, beside the reference), ``warm_start.json``, ``precision.json``,
-``packing.json`` and ``profile_gpu.txt``, and prints throughput side by side (each run against
-the reference timed in the same call, at the concurrencies it was timed at), the one-request
-anchors, cold and warm starts, precision, the packed forward against the padded one and the
-profile's first line.
+graphs), ``packed.json`` (the same with packed batches), ``graphs_max.json`` (max-autotune,
+graphs and packing), ``ttfa.json`` and ``ttfa_alone.json`` (a short first chunk, openers
+``first`` and ``alone``), ``ttfa_waves.json`` (openers ``alone`` in waves), ``budget_old.json``
+(compiled under the former frame budget), ``reference.json`` (eager, beside the reference),
+``warm_start.json``, ``precision.json``, ``packing.json`` and ``profile_gpu.txt``, and prints
+throughput side by side (each run against the reference timed in the same call, at the
+concurrencies it was timed at), the one-request anchors, cold and warm starts, precision, the
+packed forward against the padded one and the profile's first lines.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ RUNS = {
     "compiled": "compiled",
     "graphs": "compiled+graphs",
     "packed": "+packed",
+    "graphs_max": "max+graphs+packed",
     "ttfa": "+first chunk",
     "ttfa_alone": "+first, alone",
     "ttfa_waves": "+first, waves",
@@ -94,7 +95,7 @@ def anchors(results: dict[str, dict[str, Any]]) -> None:
 
 
 def starts(folder: Path) -> None:
-    for name in ("graphs", "packed", "compiled", "warm_start"):
+    for name in ("graphs", "packed", "graphs_max", "compiled", "warm_start"):
         data = load(folder, name)
         if data and "start" in data:
             s = data["start"]

@@ -8,9 +8,9 @@ Each trial draws fresh seeds and sends the same chunks (references and texts of
 (the yardstick), float32, bfloat16 and float16. It reports ‖mel − mel64‖ / ‖mel64‖ for the
 sampled mels and the same for the vocoded audio. Then, per dtype, each chunk sampled alone is
 compared with the same chunk sampled in one batch with all the others (padding must not leak).
-``--compile`` adds a compiled bfloat16 engine; ``--packing`` bfloat16 and float16 engines whose
-batches run packed (``Engine.use_packing``: on CUDA, the variable-length attention kernel).
-Random weights in the official layout. Prints a table and writes
+``--compile`` adds compiled bfloat16 and float16 engines; ``--packing`` bfloat16 and float16
+engines whose batches run packed (``Engine.use_packing``: on CUDA, the variable-length attention
+kernel). Random weights in the official layout. Prints a table and writes
 ``bench/results/precision.json``.
 """
 
@@ -58,8 +58,8 @@ def chunks(
 
 
 def make_engines(base: Engine, compile_mode: str, packing: str) -> dict[str, Engine]:
-    """One engine per dtype sharing ``base``'s weights (copied), a compiled bfloat16 one, and
-    packed half-precision ones."""
+    """One engine per dtype sharing ``base``'s weights (copied), and in half precision a
+    packed one and a compiled one for each of bfloat16 and float16."""
 
     def copy_of(dtype: torch.dtype) -> Engine:
         return Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
@@ -69,15 +69,14 @@ def make_engines(base: Engine, compile_mode: str, packing: str) -> dict[str, Eng
         packed = copy_of(DTYPES[name])
         if packed.use_packing(packing):
             engines[f"{name}+packed"] = packed
-    if compile_mode != "off":
-        model = copy.deepcopy(base.model)
-        compiled = Engine(model, base.vocab, base.vocoder, base.device, torch.bfloat16)
+    for name in ("bfloat16", "float16") if compile_mode != "off" else ():
+        compiled = copy_of(DTYPES[name])
         try:
             compiled.compile(compile_mode)
         except Exception as exc:  # the eager rows are still worth reporting
-            print(f"compiled bfloat16 not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"compiled {name} not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            engines[f"bfloat16+{compile_mode}"] = compiled
+            engines[f"{name}+{compile_mode}"] = compiled
     return engines
 
 
