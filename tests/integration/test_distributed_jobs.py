@@ -131,6 +131,8 @@ def test_a_job_runs_as_the_key_that_submitted_it_and_is_charged_to_it(
         worker = make_worker(url, tmp_path, synthesizer, None, tenancy=Tenancy(open_database(url)))
         await worker.start()
         await until(lambda: store.get("owned").status == SUCCEEDED)
+        # the charge is written just after the success, by the same thread
+        await until(lambda: replica.usage(replica.tenant(row.id))[0].audio_seconds > 0)
         await worker.stop()
         tenant = synthesizer.tenants["owned"]  # the voices it may use are alice's
         assert tenant is not None and (tenant.id, tenant.name, tenant.admin) == (

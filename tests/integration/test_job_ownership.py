@@ -6,6 +6,7 @@ Two stores opened on the same database stand for two processes."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from f5serve.core.jobs.store import CANCELLED, QUEUED, RUNNING, SUCCEEDED, Claim
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage.local import LocalStorage
 from f5serve.core.synthesis import Speech, SpeechRequest
-from f5serve.core.tenants import Tenant
+from f5serve.core.tenants import Tenancy, Tenant
 from f5serve.engine.options import SynthesisOptions
 from f5serve.engine.pipeline import Progress
 
@@ -115,8 +116,15 @@ class FakeSynthesizer:
         return Speech(audio, 24000, "fake", "en", None, 0)
 
 
-def make_worker(url: str, tmp_path: Path, synthesizer: FakeSynthesizer, lease: float) -> JobWorker:
-    services = JobServices(synthesizer, LocalStorage(tmp_path / "storage"))  # type: ignore[arg-type]
+def make_worker(
+    url: str,
+    tmp_path: Path,
+    synthesizer: FakeSynthesizer,
+    lease: float,
+    tenancy: Tenancy | None = None,
+) -> JobWorker:
+    storage = LocalStorage(tmp_path / "storage")
+    services = JobServices(synthesizer, storage, tenancy=tenancy)  # type: ignore[arg-type]
     return JobWorker(
         JobStore(open_database(url)),
         InProcessQueue(),
@@ -155,6 +163,42 @@ def test_a_worker_stops_a_job_cancelled_from_another_process(url: str, tmp_path:
 
     asyncio.run(scenario())
     assert other.get("job").status == CANCELLED
+
+
+def test_a_success_is_charged_when_its_worker_stops_between_writing_and_charging_it(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenancy = Tenancy(open_database(url))
+    row, _ = tenancy.create("alice")
+    store = JobStore(open_database(url))
+    store.create("owned", {"text": "owned"}, owner=row.id)
+    written, stopped = threading.Event(), threading.Event()
+    succeed = JobStore.succeed
+
+    def succeed_then_wait(self: JobStore, claim: Claim, result: dict[str, Any]) -> Any:
+        recorded = succeed(self, claim, result)  # the success is written ...
+        written.set()
+        assert stopped.wait(60)  # ... and the worker stops before its owner is charged
+        return recorded
+
+    monkeypatch.setattr(JobStore, "succeed", succeed_then_wait)
+
+    def charged() -> float:
+        return sum(u.audio_seconds for u in tenancy.usage(tenancy.tenant(row.id)))
+
+    async def scenario() -> None:
+        synthesizer = FakeSynthesizer()
+        synthesizer.release.set()
+        worker = make_worker(url, tmp_path, synthesizer, LONG, tenancy)
+        await worker.start()
+        await until(written.is_set)
+        await worker.stop()  # cancels the job's task
+        stopped.set()
+        await until(lambda: charged() > 0)
+
+    asyncio.run(scenario())
+    assert store.get("owned").status == SUCCEEDED
+    assert charged() == pytest.approx(0.1)  # the fake's 2400 samples at 24 kHz, once
 
 
 def test_a_running_worker_reruns_the_jobs_of_a_dead_one(url: str, tmp_path: Path) -> None:

@@ -100,8 +100,14 @@ def test_jobs_and_forwarded_requests_keep_to_their_key(
     assert httpx.post(f"{api}/v1/tts", json=speak, timeout=WAIT).status_code == 401
 
     # the worker charged the job and the forwarded request to alice, in the shared database
-    (used,) = httpx.get(f"{api}/v1/usage", headers=alice, timeout=WAIT).json()["keys"]
+    # (a job's charge is written just after its success: wait for it)
     expected = status["result"]["duration"] + sf.info(io.BytesIO(spoken.content)).duration
+    deadline = time.monotonic() + WAIT
+    while True:
+        (used,) = httpx.get(f"{api}/v1/usage", headers=alice, timeout=WAIT).json()["keys"]
+        if used["audio_seconds"] >= expected - 0.01 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert used["audio_seconds"] == pytest.approx(expected, abs=0.01)
     assert (
         httpx.get(f"{api}/v1/usage", headers=bob, timeout=WAIT).json()["keys"][0]["audio_seconds"]

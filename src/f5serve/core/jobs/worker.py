@@ -20,10 +20,11 @@ import uuid
 from typing import Any
 
 from f5serve.core.jobs.queue import InProcessQueue
-from f5serve.core.jobs.runner import JobServices, execute_job
+from f5serve.core.jobs.runner import JobOutput, JobServices, execute_job
 from f5serve.core.jobs.store import QUEUED, Claim, JobStore, retention_cutoff
 from f5serve.core.metrics import Metrics
 from f5serve.core.storage.base import StorageError, log_failure
+from f5serve.core.tenants import Tenant
 from f5serve.engine.pipeline import Progress
 from f5serve.errors import (
     DeviceError,
@@ -165,12 +166,20 @@ class JobRunner:
         except Exception as exc:
             await self._attempt_failed(claim, exc)
         else:
-            row = await asyncio.to_thread(self.store.succeed, claim, output.result)
-            if self._recorded(claim, "succeeded", row):
-                wall = time.perf_counter() - started
-                self.metrics.observe_synthesis("job", wall, output.speech.duration)
-                if tenancy is not None:
-                    await asyncio.to_thread(tenancy.charge, owner, output.speech.duration)
+            await asyncio.to_thread(self._succeeded, claim, output, owner, started)
+
+    def _succeeded(
+        self, claim: Claim, output: JobOutput, owner: Tenant | None, started: float
+    ) -> None:
+        """Record a result and charge its audio to the job's owner. One thread does both: once
+        the success is written, a worker stopped meanwhile (which cancels its job tasks) still
+        charges it."""
+        row = self.store.succeed(claim, output.result)
+        if self._recorded(claim, "succeeded", row):
+            wall = time.perf_counter() - started
+            self.metrics.observe_synthesis("job", wall, output.speech.duration)
+            if self.services.tenancy is not None:
+                self.services.tenancy.charge(owner, output.speech.duration)
 
     async def _attempt_failed(self, claim: Claim, exc: Exception) -> None:
         """Try a transient failure again while attempts are left; record any other."""
