@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,20 @@ def test_stream_yields_first_chunk_before_the_last_is_done(engine: Engine, ref_w
     assert rel(np.concatenate(parts), whole.audio) <= TOL
 
 
+async def until(condition: Callable[[], bool], timeout: float = 120) -> None:
+    """Wait until ``condition()`` holds (failing after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        await asyncio.sleep(0.01)
+
+
+def in_scheduler(sched: Scheduler) -> float:
+    """Chunks waiting or running."""
+    stats = sched.stats()
+    return stats["queued_chunks"] + stats["active_chunks"]
+
+
 def test_cancelled_request_frees_its_slots(scheduler: Scheduler, ref_wav: Path) -> None:
     seen: list[Progress] = []
 
@@ -109,10 +124,7 @@ def test_cancelled_request_frees_its_slots(scheduler: Scheduler, ref_wav: Path) 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(200):
-            if scheduler.stats()["active_chunks"] == 0:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: scheduler.stats()["active_chunks"] == 0)
         after = await scheduler.synthesize("Still serving.", ref_wav, REF_TEXT, nfe_steps=2, seed=2)
         return after
 
@@ -135,7 +147,7 @@ def test_first_come_first_served_under_a_tight_budget(engine: Engine, ref_wav: P
 
     async def main() -> None:
         first = asyncio.create_task(run("long", LONG))
-        await asyncio.sleep(0.3)  # the long request is queued first
+        await until(lambda: in_scheduler(sched) > 0)  # the long request is queued first
         await asyncio.gather(first, *(run(f"short{i}", "Hi there.") for i in range(3)))
 
     try:
