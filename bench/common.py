@@ -32,26 +32,35 @@ REF_VENV_PYTHON = Path(
 
 
 def make_weights(workdir: Path, preset: str, seed: int = 0) -> dict[str, Any]:
-    """Random DiT (``preset``) and full-size Vocos weights, saved as the official files."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
+    """Random DiT (``preset``) and full-size Vocos weights, saved as the official files.
+
+    With ``F5SERVE_BENCH_WEIGHTS`` set, they are kept in that folder and made once: later
+    benchmarks (``bench/device_run.sh`` runs several) load them instead of ``workdir``'s."""
+    kept = os.environ.get("F5SERVE_BENCH_WEIGHTS")
+    if kept:
+        workdir = Path(kept) / f"{preset}-seed{seed}"
     vocab_size = sum(1 for _ in VOCAB.open(encoding="utf-8"))
     cfg = PRESETS[preset].with_vocab_size(vocab_size)
-    model = DiT(cfg)
-    state = {f"ema_model.transformer.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    checkpoint = workdir / f"{preset}.safetensors"
-    save_file(state, str(checkpoint))
-    vocos_dir = workdir / "vocos"
-    vocos_dir.mkdir(exist_ok=True)
-    vocos = Vocos(VocosConfig.from_yaml(VOCOS_CONFIG))
-    mel = MelSpectrogram()
-    vocos_state = {
-        "feature_extractor.mel_spec.spectrogram.window": mel.window,
-        "feature_extractor.mel_spec.mel_scale.fb": mel.filters,
-        **vocos.state_dict(),
-    }
-    torch.save(vocos_state, vocos_dir / "pytorch_model.bin")
-    (vocos_dir / "config.yaml").write_text(VOCOS_CONFIG.read_text())
+    checkpoint, vocos_dir = workdir / f"{preset}.safetensors", workdir / "vocos"
+    made = workdir / "complete"  # written last: a folder without it was cut short
+    if not made.is_file():
+        vocos_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(seed)
+        model = DiT(cfg)
+        state = {
+            f"ema_model.transformer.{k}": v.contiguous() for k, v in model.state_dict().items()
+        }
+        save_file(state, str(checkpoint))
+        vocos = Vocos(VocosConfig.from_yaml(VOCOS_CONFIG))
+        mel = MelSpectrogram()
+        vocos_state = {
+            "feature_extractor.mel_spec.spectrogram.window": mel.window,
+            "feature_extractor.mel_spec.mel_scale.fb": mel.filters,
+            **vocos.state_dict(),
+        }
+        torch.save(vocos_state, vocos_dir / "pytorch_model.bin")
+        (vocos_dir / "config.yaml").write_text(VOCOS_CONFIG.read_text())
+        made.touch()
     arch = {
         "dim": cfg.dim,
         "depth": cfg.depth,

@@ -7,7 +7,8 @@ graphs), ``packed.json`` (the same with packed batches), ``graphs_max.json`` (ma
 graphs and packing), ``ttfa.json`` and ``ttfa_alone.json`` (a short first chunk, openers
 ``first`` and ``alone``), ``ttfa_waves.json`` (openers ``alone`` in waves), ``budget_old.json``
 (compiled under the former frame budget), ``reference.json`` (eager, beside the reference),
-``warm_start.json``, ``precision.json``, ``packing.json`` and ``profile_gpu.txt``, and prints
+``warm_start.json``, ``precision.json``, ``packing.json`` and ``profile_gpu.txt`` (a run measured
+as a variant of another, in its process, has no start-up of its own), and prints
 throughput side by side (each run against the reference timed in the same call, at the
 concurrencies it was timed at), the one-request anchors, cold and warm starts, precision, the
 packed forward against the padded one and the profile's first lines.
@@ -97,7 +98,7 @@ def anchors(results: dict[str, dict[str, Any]]) -> None:
 def starts(folder: Path) -> None:
     for name in ("graphs", "packed", "graphs_max", "compiled", "warm_start"):
         data = load(folder, name)
-        if data and "start" in data:
+        if data and data.get("start"):  # a variant shares the start-up of its process
             s = data["start"]
             label = {True: "cold start", False: "warm start"}.get(s.get("cold_cache"), "start")
             print(

@@ -37,7 +37,7 @@ REF_TEXT_3S = "Some call me nature, others call me"
 
 def time_ours(files: dict[str, Any], ref: Path, steps: int, repeats: int) -> dict[str, Any]:
     engine = Engine.from_files(**files, device="cpu")
-    kwargs = {"nfe_steps": steps, "seed": 0, "preprocess_ref": False}
+    kwargs: dict[str, Any] = {"nfe_steps": steps, "seed": 0, "preprocess_ref": False}
     engine.synthesize(GEN_TEXT, ref, REF_TEXT_3S, **kwargs)  # warm-up
     times, audio_s = [], 0.0
     for _ in range(repeats):

@@ -80,7 +80,7 @@ from language_detection import measure_setup
 print(json.dumps(measure_setup({mode!r})))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def measure_setup(mode: str) -> dict[str, float]:

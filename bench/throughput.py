@@ -5,6 +5,7 @@
         [--reference] [--anchor] [--compile off|on|max] [--compile-cache DIR]
         [--cuda-graphs off|auto] [--packing off|auto|on] [--batch-frames N] [--no-serial]
         [--first-chunk-seconds S] [--openers off|first|alone] [--opener-frames N]
+        [--variant NAME:KEY=VALUE,... ...]
 
 For each concurrency c, the first c requests of a fixed mixed set (references of 3–7 s, outputs of
 about 2–6 s; past the eight base requests the set repeats with new seeds; ``--text-repeat K`` says
@@ -28,18 +29,28 @@ chunks (``Scheduler(opener_frames=...)``, default: no limit). Each streamed requ
 back as it arrives: time to first audio (TTFA) and the seconds a listener would wait after that,
 when a piece arrives after the audio before it has played out (stall), are reported as p50/p95.
 Prints a table and writes ``bench/results/throughput.json``.
+
+``--variant`` (repeatable) measures more set-ups in the same process after the first, on the
+loaded (and compiled) engine, so each costs its bursts, not another start-up: ``NAME:KEY=VALUE,...``
+changes the options above for that run (keys ``packing``, ``cuda_graphs``, ``batch_frames``,
+``first_chunk`` and ``opener_frames`` (``none``: unset), ``openers``, ``concurrency`` (``1+64``),
+``anchor`` (``on``/``off``)); the rest stays as given. Its results go to ``NAME.json`` beside
+``--out``, without a start-up of their own (``variant_of`` names the file that has it), and are
+written as each finishes: a run stopped part-way keeps the variants done.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -57,7 +68,8 @@ from bench.common import (
     write_json,
 )
 from f5serve import Engine
-from f5serve.engine.compile import use_cache_dir
+from f5serve.engine.compile import use_cache_dir, warm_up
+from f5serve.engine.pipeline import default_batch_frames
 from f5serve.engine.scheduler import OPENER_MODES, Scheduler
 
 
@@ -294,6 +306,108 @@ def start_engine(
     return engine, sched, start
 
 
+VARIANT_KEYS: dict[str, Any] = {
+    "packing": ("packing", lambda v: _choice(v, ("off", "auto", "on"))),
+    "cuda_graphs": ("cuda_graphs", lambda v: _choice(v, ("off", "auto"))),
+    "batch_frames": ("batch_frames", int),
+    "first_chunk": ("first_chunk_seconds", lambda v: None if v == "none" else float(v)),
+    "openers": ("openers", lambda v: _choice(v, OPENER_MODES)),
+    "opener_frames": ("opener_frames", lambda v: None if v == "none" else int(v)),
+    "concurrency": ("concurrency", lambda v: [int(c) for c in v.split("+")]),
+    "anchor": ("anchor", lambda v: _choice(v, ("on", "off")) == "on"),
+}
+
+
+def _choice(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def parse_variant(spec: str, base: argparse.Namespace) -> argparse.Namespace:
+    """``NAME:KEY=VALUE,...`` → the options of ``base`` with those changed, and ``out`` the file
+    ``NAME.json`` beside ``base.out`` (:class:`argparse.ArgumentTypeError` when malformed)."""
+    name, _, changes = spec.partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise argparse.ArgumentTypeError(f"variant {spec!r}: a name of letters, digits, _ and -")
+    args = argparse.Namespace(**vars(base))
+    args.out, args.variant_of = base.out.parent / f"{name}.json", base.out.name
+    for change in filter(None, changes.split(",")):
+        key, sep, value = change.partition("=")
+        if key not in VARIANT_KEYS or not sep:
+            raise argparse.ArgumentTypeError(
+                f"variant {spec!r}: {change!r} is not KEY=VALUE with KEY one of "
+                f"{', '.join(VARIANT_KEYS)}"
+            )
+        attr, convert = VARIANT_KEYS[key]
+        try:
+            setattr(args, attr, convert(value))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"variant {spec!r}: {key}: {exc}") from exc
+    return args
+
+
+def configure(engine: Engine, args: argparse.Namespace) -> Scheduler:
+    """Set ``engine`` up for a variant's options, and a scheduler for them (a compiled engine
+    that starts packing builds that graph here, not in a timed burst)."""
+    if engine.use_packing(args.packing) and engine.compile_mode != "off":
+        warm_up(engine.model, engine.device, engine.dtype, packed=True)  # from the cache if built
+    engine.use_cuda_graphs(args.cuda_graphs)
+    engine.max_batch_frames = args.batch_frames or default_batch_frames(
+        engine.model, engine.device, engine.dtype
+    )
+    return Scheduler(engine, openers=args.openers, opener_frames=args.opener_frames)
+
+
+def run_variant(
+    args: argparse.Namespace, engine: Engine, work: list[Request], refs: list[Path]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A variant's runs on the loaded engine, after a warm-up request in its set-up."""
+    sched = configure(engine, args)
+    try:
+        asyncio.run(burst(sched, work, refs, 1, options(args)))
+        return measure(args, engine, sched, work, refs, [], [])
+    finally:
+        sched.close()
+
+
+def measure(
+    args: argparse.Namespace,
+    engine: Engine,
+    sched: Scheduler,
+    work: list[Request],
+    refs: list[Path],
+    alone: list[float],
+    audio: list[float],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The bursts at each of ``args.concurrency`` (beside serving one at a time, when timed) and
+    the one-request anchor when asked for."""
+    opts = options(args)
+    anchor = time_anchor(engine, refs[-1], opts) if args.anchor else {}
+    rows = []
+    for c in args.concurrency:
+        if engine.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(engine.device)
+        batched = asyncio.run(burst(sched, work, refs, c, opts))
+        # c requests arriving together, served one after another: each waits for those before
+        one_by_one = (
+            summarize(sum(alone[:c]), list(accumulate(alone[:c])), audio[:c], None)
+            if alone
+            else None
+        )
+        rows.append(
+            {
+                "concurrency": c,
+                "batched": batched,
+                "serial": one_by_one,
+                "reference_serial_wall_s": None,
+                "reference_audio_s": None,
+                "peak_memory_mb": peak_memory_mb(engine.device),
+            }
+        )
+    return rows, anchor
+
+
 def options(args: argparse.Namespace) -> dict[str, Any]:
     """The synthesis options of every request."""
     return {"nfe_steps": args.steps, "first_chunk_seconds": args.first_chunk_seconds}
@@ -338,42 +452,40 @@ def main() -> None:
         "--opener-frames", type=int, default=None, help="frames of first chunks in one wave"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/throughput.json")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="also measure this set-up in the same process (see above)",
+    )
     args = parser.parse_args()
+    args.variant_of = None
+    try:
+        variants = [parse_variant(spec, args) for spec in args.variant]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     opts = options(args)
-    rows = []
-    anchor: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         files = make_weights(tmp_dir, args.preset)
-        work = workload(max(args.concurrency), args.text_repeat)
+        longest = max(max(v.concurrency) for v in [args, *variants])
+        work = workload(longest, args.text_repeat)
         refs = prepare_refs(tmp_dir, [*work, ANCHOR])
         engine, sched, start = start_engine(args, files, work, refs)
         alone, audio = ([], []) if args.no_serial else serial_each(engine, work, refs, opts)
-        if args.anchor:
-            anchor = time_anchor(engine, refs[-1], opts)
-        for c in args.concurrency:
-            if engine.device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(engine.device)
-            batched = asyncio.run(burst(sched, work, refs, c, opts))
-            # c requests arriving together, served one after another: each waits for those before
-            one_by_one = (
-                summarize(sum(alone[:c]), list(accumulate(alone[:c])), audio[:c], None)
-                if alone
-                else None
-            )
-            rows.append(
-                {
-                    "concurrency": c,
-                    "batched": batched,
-                    "serial": one_by_one,
-                    "reference_serial_wall_s": None,
-                    "reference_audio_s": None,
-                    "peak_memory_mb": peak_memory_mb(engine.device),
-                }
-            )
+        rows, anchor = measure(args, engine, sched, work, refs, alone, audio)
         sched.close()
         report(args, engine, start, rows, anchor)  # before the reference: it may fail or hang
+        for variant in variants:
+            print(f"=== variant {variant.out.stem}")
+            try:
+                rows_v, anchor_v = run_variant(variant, engine, work, refs)
+            except Exception:  # one set-up's failure is its own: the next ones still run
+                traceback.print_exc()
+                continue
+            report(variant, engine, {}, rows_v, anchor_v)
         if args.reference:
             ref_times, ref_audio = reference_each(
                 files, [*work, ANCHOR], refs, args.steps, args.threads, engine.device
@@ -444,6 +556,7 @@ def report(
             "openers": args.openers,
             "opener_frames": args.opener_frames,
             "start": start,
+            "variant_of": args.variant_of,
             "anchor": anchor,
             "rows": rows,
         },
