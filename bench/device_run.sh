@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU measurements of docs/performance.md in one call (≤ 8 minutes) on a lent GPU machine,
-# whose image has Python with CUDA PyTorch (and torchaudio, triton) but none of our other
-# dependencies and no network.
+# The GPU measurements of docs/performance.md in one call (BUDGET seconds, default 480: give the
+# call about a minute more) on a lent GPU machine, whose image has Python with CUDA PyTorch (and
+# torchaudio, triton) but none of our other dependencies and no network.
 #
 # Beforehand, here: `bash bench/fetch_wheels.sh` puts wheels (Python 3.12, manylinux x86_64) of
 # what the image lacks, our engine's dependencies and the reference's inference, in .whl/; carry
@@ -28,7 +28,8 @@
 #               same-run ratio; the summary compares every run's c = 1 and anchor with it)
 #   precision   float32/bfloat16/float16, compiled and packed bfloat16/float16 against
 #               float64, and each chunk alone against batched (packed: the kernel's rows)
-#   profile_gpu a torch.profiler view of compiled c = 1 and c = 16 bursts (packed as PACKING)
+#   profile_gpu a torch.profiler view of compiled c = 1 and c = 16 bursts with CUDA graphs
+#               (packed as PACKING): what is left of one request's time once launches are gone
 #   graphs_max  the graphs stage compiled with max-autotune and packed (COMPILE=max; its own
 #               cache, so its start-up is a cold start of that mode)
 #   compiled    the graphs stage without CUDA graphs
@@ -53,7 +54,7 @@ CONC=${CONC:-1 16 64}
 REF_CONC=${REF_CONC:-1}
 COMPILE=${COMPILE:-on}
 PACKING=${PACKING:-auto}
-BUDGET=${BUDGET:-420}
+BUDGET=${BUDGET:-480}
 STAGES=${STAGES:-graphs packed ttfa ttfa_waves packing reference precision profile_gpu graphs_max \
 compiled ttfa_alone budget_old}  # they run in this order (the order of the calls below)
 OPENER_FRAMES=${OPENER_FRAMES:-32768}
@@ -131,7 +132,7 @@ stage reference 120 "${tp[@]}" --concurrency $REF_CONC --anchor $reference --cud
 stage precision 120 "$PY" -m bench.precision --preset "$PRESET" --device "$DEVICE" \
     --steps "$STEPS" --trials 1 "${compiled[@]}" --packing "$PACKING" --out "$OUT/precision.json"
 stage profile_gpu 90 "$PY" -m bench.profile_gpu --preset "$PRESET" --device "$DEVICE" \
-    --dtype "$DTYPE" --steps "$STEPS" --concurrency 1 16 "${compiled[@]}" --cuda-graphs off \
+    --dtype "$DTYPE" --steps "$STEPS" --concurrency 1 16 "${compiled[@]}" --cuda-graphs auto \
     --packing "$PACKING" --out "$OUT/profile_gpu.txt"
 # shellcheck disable=SC2086
 stage graphs_max 150 "${tp[@]}" --concurrency $CONC --anchor --compile max \

@@ -10,8 +10,10 @@ sampled mels and the same for the vocoded audio. Then, per dtype, each chunk sam
 compared with the same chunk sampled in one batch with all the others (padding must not leak).
 ``--compile`` adds compiled bfloat16 and float16 engines; ``--packing`` bfloat16 and float16
 engines whose batches run packed (``Engine.use_packing``: on CUDA, the variable-length attention
-kernel). Random weights in the official layout. Prints a table and writes
-``bench/results/precision.json``.
+kernel). Random weights in the official layout. Prints a row and writes
+``bench/results/precision.json`` as each engine is done (float64 first, then bfloat16 and its
+packed and compiled forms, float16 and its, float32), so a run stopped part-way keeps the rows
+done.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import copy
 import random
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,27 +60,59 @@ def chunks(
     ]
 
 
-def make_engines(base: Engine, compile_mode: str, packing: str) -> dict[str, Engine]:
-    """One engine per dtype sharing ``base``'s weights (copied), and in half precision a
-    packed one and a compiled one for each of bfloat16 and float16."""
+def make_engines(base: Engine, compile_mode: str, packing: str) -> Iterator[tuple[str, Engine]]:
+    """One engine per dtype sharing ``base``'s weights (copied), float64 (the yardstick) first,
+    and in half precision a packed one and a compiled one, made one at a time as they are
+    needed: a run stopped part-way has measured the first ones."""
 
     def copy_of(dtype: torch.dtype) -> Engine:
         return Engine(copy.deepcopy(base.model), base.vocab, base.vocoder, base.device, dtype)
 
-    engines = {name: copy_of(dtype) for name, dtype in DTYPES.items()}
+    yield "float64", copy_of(torch.float64)
     for name in ("bfloat16", "float16"):
+        yield name, copy_of(DTYPES[name])
         packed = copy_of(DTYPES[name])
         if packed.use_packing(packing):
-            engines[f"{name}+packed"] = packed
-    for name in ("bfloat16", "float16") if compile_mode != "off" else ():
-        compiled = copy_of(DTYPES[name])
-        try:
-            compiled.compile(compile_mode)
-        except Exception as exc:  # the eager rows are still worth reporting
-            print(f"compiled {name} not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
-        else:
-            engines[f"{name}+{compile_mode}"] = compiled
-    return engines
+            yield f"{name}+packed", packed
+        if compile_mode != "off":
+            compiled = copy_of(DTYPES[name])
+            try:
+                compiled.compile(compile_mode)
+            except Exception as exc:  # the other rows are still worth reporting
+                print(f"compiled {name} not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
+            else:
+                yield f"{name}+{compile_mode}", compiled
+    yield "float32", copy_of(torch.float32)
+
+
+def measure(
+    engine: Engine,
+    base: Engine,
+    refs: list[Reference],
+    texts: list[str],
+    seeds: list[int],
+    steps: int,
+    truth: tuple[list[torch.Tensor], list[Any]] | None,
+) -> tuple[dict[str, float], tuple[list[torch.Tensor], list[Any]]]:
+    """One trial of ``engine``: its errors against ``truth`` (float64's mels and audio; None:
+    this is float64) and its own mels and audio."""
+    mels = engine.sample_items(chunks(engine, refs, texts, seeds, steps))
+    audio = base.vocode_items(list(zip(refs, mels, strict=True)))
+    mels64, audio64 = truth or (mels, audio)
+    # the batch above held all chunks: now each one alone
+    alone = [
+        engine.sample_items(chunks(engine, [ref], [t], [s], steps))[0]
+        for ref, t, s in zip(refs, texts, seeds, strict=True)
+    ]
+    errors = {
+        "mel_vs_float64": max(rel(m, r) for m, r in zip(mels, mels64, strict=True)),
+        "audio_vs_float64": max(
+            rel(torch.from_numpy(a), torch.from_numpy(r))
+            for a, r in zip(audio, audio64, strict=True)
+        ),
+        "alone_vs_batched": max(rel(a, b) for a, b in zip(alone, mels, strict=True)),
+    }
+    return errors, (mels, audio)
 
 
 def main() -> None:
@@ -98,63 +133,46 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_weights(Path(tmp), args.preset)
         base = Engine.from_files(**files, device=args.device, dtype="float32")
-        engines = make_engines(base, args.compile, args.packing)
         work = workload(args.count, 1)
         paths = prepare_refs(Path(tmp), work)
         texts = [r.text for r in work]
         refs = [base.prepare_reference(p, r.ref_text) for p, r in zip(paths, work, strict=True)]
-        trials = []
-        for _ in range(args.trials):
-            seeds = [draw.randrange(2**31) for _ in work]
-            mels = {
-                name: e.sample_items(chunks(e, refs, texts, seeds, args.steps))
-                for name, e in engines.items()
-            }
-            audio = {
-                name: base.vocode_items(list(zip(refs, m, strict=True))) for name, m in mels.items()
-            }
-            row: dict[str, Any] = {"seeds": seeds}
-            for name in engines:
-                row[f"mel_vs_float64_{name}"] = max(
-                    rel(m, r) for m, r in zip(mels[name], mels["float64"], strict=True)
+        trials: list[dict[str, Any]] = [
+            {"seeds": [draw.randrange(2**31) for _ in work]} for _ in range(args.trials)
+        ]
+        truths: list[tuple[list[torch.Tensor], list[Any]]] = []
+        print(f"{args.preset}, {args.steps} steps, {base.device}, {args.count} chunks a trial")
+        print(f"{'dtype':>14} {'mel vs f64':>11} {'audio vs f64':>13} {'alone vs batched':>17}")
+        for name, engine in make_engines(base, args.compile, args.packing):
+            for i, trial in enumerate(trials):
+                errors, sampled = measure(
+                    engine,
+                    base,
+                    refs,
+                    texts,
+                    trial["seeds"],
+                    args.steps,
+                    None if name == "float64" else truths[i],
                 )
-                row[f"audio_vs_float64_{name}"] = max(
-                    rel(torch.from_numpy(a), torch.from_numpy(r))
-                    for a, r in zip(audio[name], audio["float64"], strict=True)
-                )
-                # the batch above held all chunks: now each one alone
-                alone = [
-                    engines[name].sample_items(chunks(engines[name], [ref], [t], [s], args.steps))[
-                        0
-                    ]
-                    for ref, t, s in zip(refs, texts, seeds, strict=True)
-                ]
-                row[f"alone_vs_batched_{name}"] = max(
-                    rel(a, b) for a, b in zip(alone, mels[name], strict=True)
-                )
-            trials.append(row)
-    print(f"{args.preset}, {args.steps} steps, {base.device}, {args.count} chunks a trial")
-    print(f"{'dtype':>12} {'mel vs f64':>11} {'audio vs f64':>13} {'alone vs batched':>17}")
-    for name in engines:
-        worst = {
-            k: max(t[f"{k}_{name}"] for t in trials)
-            for k in ("mel_vs_float64", "audio_vs_float64", "alone_vs_batched")
-        }
-        print(
-            f"{name:>12} {worst['mel_vs_float64']:>11.2e} {worst['audio_vs_float64']:>13.2e} "
-            f"{worst['alone_vs_batched']:>17.2e}"
-        )
-    write_json(
-        args.out,
-        {
-            "machine": machine(),
-            "preset": args.preset,
-            "steps": args.steps,
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-            "trials": trials,
-        },
-    )
+                trial.update({f"{kind}_{name}": value for kind, value in errors.items()})
+                if name == "float64":
+                    truths.append(sampled)
+            worst = [
+                max(t[f"{kind}_{name}"] for t in trials)
+                for kind in ("mel_vs_float64", "audio_vs_float64", "alone_vs_batched")
+            ]
+            print(f"{name:>14} {worst[0]:>11.2e} {worst[1]:>13.2e} {worst[2]:>17.2e}")
+            write_json(
+                args.out,
+                {
+                    "machine": machine(),
+                    "preset": args.preset,
+                    "steps": args.steps,
+                    "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                    "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+                    "trials": trials,
+                },
+            )
 
 
 if __name__ == "__main__":
